@@ -1,0 +1,1 @@
+"""The ``ftapi`` command line: operators' sub-commands (and, later, users')."""

@@ -1,0 +1,1 @@
+"""Metadata store: SQLAlchemy rows, the async engine and Alembic migrations."""

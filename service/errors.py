@@ -1,0 +1,116 @@
+"""The one error tree of ftapi. Domain code raises these; one handler maps them to OpenAI's envelope.
+
+    FtapiError                     500 api_error          (a bug: the message never leaks internals)
+    ├── InvalidRequest             400 invalid_request_error   param names the bad field
+    ├── AuthenticationFailed       401 invalid_request_error   code invalid_api_key
+    ├── NotFound                   404 invalid_request_error   also for another project's objects
+    ├── MethodNotAllowed           405 invalid_request_error
+    ├── Conflict                   409 invalid_request_error   deterministic: x-should-retry false
+    ├── PayloadTooLarge            413 invalid_request_error
+    ├── UnsupportedMediaType       415 invalid_request_error
+    ├── RateLimited                429 requests                carries retry_after_s
+    └── ServiceUnavailable         503 service_unavailable     a dependency is down; carries retry_after_s
+
+Every error has a stable ``code`` (machine-readable), a ``message`` a user can act on and, where a
+request field is at fault, its ``param``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class FtapiError(Exception):
+    """Base of every error ftapi reports to a caller."""
+
+    status_code: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str | None] = "internal_error"
+    should_retry: ClassVar[bool | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.retry_after_s = retry_after_s
+
+
+class InvalidRequest(FtapiError):
+    """The request is malformed or names values the service cannot accept."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code = None
+
+
+class AuthenticationFailed(FtapiError):
+    """Missing, malformed, unknown or revoked API key."""
+
+    status_code = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class NotFound(FtapiError):
+    """No such object for this caller (missing and foreign objects look the same)."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+    default_code = None
+
+
+class MethodNotAllowed(FtapiError):
+    """The path exists but not with this HTTP method."""
+
+    status_code = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class Conflict(FtapiError):
+    """The object's state forbids the action; retrying the same call cannot help."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    default_code = "conflict"
+    should_retry = False
+
+
+class PayloadTooLarge(FtapiError):
+    """The request body is bigger than the configured limit."""
+
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class UnsupportedMediaType(FtapiError):
+    """The request body is not of a content type the route accepts."""
+
+    status_code = 415
+    error_type = "invalid_request_error"
+    default_code = "unsupported_media_type"
+
+
+class RateLimited(FtapiError):
+    """Too many requests or jobs; retry after ``retry_after_s``."""
+
+    status_code = 429
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+
+class ServiceUnavailable(FtapiError):
+    """A dependency (database, Redis, blob store) cannot be reached right now."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "service_unavailable"

@@ -1,0 +1,124 @@
+"""File rows in the metadata store, always scoped to one project."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.db.tables import FileRow
+from service.files.records import FilePurpose, FileRecord, FileStatus
+from service.pagination import ListOrder, Page, keyset_page_query, to_page
+
+
+class FileStore:
+    """Reads and writes ``files`` rows; every query filters by project."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def insert(self, record: FileRecord) -> None:
+        """Add a file row."""
+        async with self._sessions.begin() as session:
+            session.add(
+                FileRow(
+                    id=record.id,
+                    project_id=record.project_id,
+                    purpose=record.purpose.value,
+                    filename=record.filename,
+                    bytes=record.bytes,
+                    sha256=record.sha256,
+                    status=record.status.value,
+                    status_details=record.status_details,
+                    created_at=record.created_at,
+                    created_us=record.created_us,
+                    expires_at=record.expires_at,
+                )
+            )
+
+    async def get(self, project_id: str, file_id: str) -> FileRecord | None:
+        """The project's file, or None (missing and foreign look alike)."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(FileRow).where(FileRow.id == file_id, FileRow.project_id == project_id)
+            )
+            return None if row is None else _record(row)
+
+    async def list(
+        self,
+        project_id: str,
+        *,
+        purpose: str | None,
+        order: ListOrder,
+        after_id: str | None,
+        limit: int,
+    ) -> Page[FileRecord]:
+        """A page of the project's files; an unknown ``after_id`` starts from the beginning."""
+        async with self._sessions() as session:
+            cursor = None
+            if after_id is not None:
+                found = (
+                    await session.execute(
+                        select(FileRow.created_us, FileRow.id).where(
+                            FileRow.id == after_id, FileRow.project_id == project_id
+                        )
+                    )
+                ).first()
+                cursor = None if found is None else (found[0], found[1])
+            query = select(FileRow).where(FileRow.project_id == project_id)
+            if purpose is not None:
+                query = query.where(FileRow.purpose == purpose)
+            query = keyset_page_query(
+                query,
+                created_us=FileRow.created_us,
+                id_column=FileRow.id,
+                order=order,
+                after=cursor,
+                limit=limit,
+            )
+            rows = list(await session.scalars(query))
+            return to_page([_record(row) for row in rows], limit)
+
+    async def delete(self, project_id: str, file_id: str) -> bool:
+        """Remove the row; False when the project has no such file."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(FileRow).where(FileRow.id == file_id, FileRow.project_id == project_id)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_status(
+        self, file_id: str, status: FileStatus, status_details: str | None
+    ) -> None:
+        """Record the outcome of background processing."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(FileRow)
+                .where(FileRow.id == file_id)
+                .values(status=status.value, status_details=status_details)
+            )
+
+    async def expired_ids(self, now_s: int, limit: int) -> list[tuple[str, str]]:
+        """(project_id, file_id) of files whose ``expires_at`` has passed."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(FileRow.project_id, FileRow.id)
+                .where(FileRow.expires_at.is_not(None), FileRow.expires_at <= now_s)
+                .limit(limit)
+            )
+            return [(project_id, file_id) for project_id, file_id in rows]
+
+
+def _record(row: FileRow) -> FileRecord:
+    return FileRecord(
+        id=row.id,
+        project_id=row.project_id,
+        purpose=FilePurpose(row.purpose),
+        filename=row.filename,
+        bytes=row.bytes,
+        sha256=row.sha256,
+        status=FileStatus(row.status),
+        status_details=row.status_details,
+        created_at=row.created_at,
+        created_us=row.created_us,
+        expires_at=row.expires_at,
+    )

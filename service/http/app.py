@@ -1,0 +1,111 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from service.auth.caller import Caller
+from service.db.migrate import upgrade_database_async
+from service.files.http import FilesController
+from service.files.service import FileService
+from service.http.auth import ApiKeyAuthentication
+from service.http.errors import EXCEPTION_HANDLERS
+from service.http.health import healthz, readyz
+from service.http.request_context import AccessLogMiddleware, add_request_id_header
+from service.http.runtime import attach_runtime, runtime_of
+from service.logs import configure_logging
+from service.runtime import Runtime
+from service.settings import Settings
+from service.uploads.http import UploadsController
+from service.uploads.service import UploadService
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "0.1.0"
+SWEEP_INTERVAL_S = 60.0
+
+
+def _caller(request: Request[Caller, str, Any]) -> Caller:
+    return request.user
+
+
+def _files(request: Request[Any, Any, Any]) -> FileService:
+    return runtime_of(request.app).files
+
+
+def _uploads(request: Request[Any, Any, Any]) -> UploadService:
+    return runtime_of(request.app).uploads
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the ftapi api: OpenAI-compatible routes under ``/v1`` plus probes and docs."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.database.migrate_on_start:
+            await upgrade_database_async(settings.database_url)
+        runtime = Runtime.build(settings)
+        attach_runtime(app, runtime)
+        await runtime.ensure_default_organization()
+        sweeper = asyncio.create_task(_sweep_forever(runtime), name="ftapi-sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await runtime.close()
+
+    v1 = Router(
+        path="/v1",
+        route_handlers=[FilesController, UploadsController],
+        middleware=[ApiKeyAuthentication],
+        dependencies={
+            "caller": Provide(_caller, sync_to_thread=False),
+            "files": Provide(_files, sync_to_thread=False),
+            "uploads": Provide(_uploads, sync_to_thread=False),
+        },
+    )
+    return Litestar(
+        route_handlers=[v1, healthz, readyz],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[AccessLogMiddleware()],
+        before_send=[add_request_id_header],
+        request_max_body_size=settings.limits.max_json_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="ftapi",
+            version=API_VERSION,
+            description=(
+                "Self-hosted, OpenAI-compatible fine-tuning API. Every /v1 route takes "
+                "`Authorization: Bearer <key>`."
+            ),
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+async def _sweep_forever(runtime: Runtime) -> None:
+    """Expire stale uploads and files periodically (moves to the ctl queue's cron later)."""
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+        try:
+            await runtime.uploads.sweep()
+            await runtime.files.delete_expired()
+        except Exception:
+            logger.exception("sweep failed; will retry")
+

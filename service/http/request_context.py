@@ -1,0 +1,77 @@
+"""Request ids and access logs.
+
+Every response carries ``x-request-id`` (the caller's, when it sent a sane one). The id is chosen
+once per request and kept in the ASGI scope so the access log, error logs and the response agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.logs import request_id_var
+
+logger = logging.getLogger("ftapi.access")
+
+_REQUEST_ID_KEY = "ftapi.request_id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request id for this scope, chosen on first use."""
+    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    request_id = state.get(_REQUEST_ID_KEY)
+    if request_id is None:
+        incoming = next(
+            (value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-request-id"),
+            "",
+        )
+        request_id = incoming if _SANE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        state[_REQUEST_ID_KEY] = request_id
+    return str(request_id)
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: stamp ``x-request-id`` on every HTTP response, 404s included."""
+    if message["type"] == "http.response.start":
+        MutableScopeHeaders.from_message(message)["x-request-id"] = request_id_of(scope)
+
+
+class AccessLogMiddleware(ASGIMiddleware):
+    """One JSON log line per request: method, path, status, duration; never headers or bodies."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request_id = request_id_of(scope)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_wrapper)
+        finally:
+            logger.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)

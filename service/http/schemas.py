@@ -1,0 +1,40 @@
+"""HTTP schema pieces shared by every resource: list envelopes, the error envelope, deletions."""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class InputModel(BaseModel):
+    """Base of request bodies: unknown fields are refused, naming the field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CursorPage(BaseModel, Generic[T]):
+    """OpenAI's list envelope with cursor paging (``after`` = ``last_id``)."""
+
+    object: Literal["list"] = "list"
+    data: list[T]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class ErrorBody(BaseModel):
+    """The inside of OpenAI's error envelope."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    """Every non-2xx JSON body on ``/v1``."""
+
+    error: ErrorBody

@@ -1,0 +1,107 @@
+"""The long-lived parts one process shares: engine, blob store, Redis and the domain services.
+
+Built once from ``Settings`` at start-up (the api's lifespan, a worker's start-up) and closed at
+shutdown; request handlers and jobs receive what they need from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from service.auth.store import ProjectStore
+from service.blobstore import BlobStore, S3Config, create_blob_store
+from service.clock import Clock, SystemClock
+from service.db.engine import create_engine, create_session_factory
+from service.files.service import FileService
+from service.files.store import FileStore
+from service.settings import Settings, StorageBackend
+from service.uploads.service import UploadService
+from service.uploads.store import UploadStore
+
+DEFAULT_PROJECT_NAME = "default"
+
+
+@dataclass
+class Runtime:
+    """Shared resources and services of one ftapi process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    blobs: BlobStore
+    redis: Redis
+    clock: Clock
+    projects: ProjectStore
+    files: FileService
+    uploads: UploadService
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
+        """Wire every part from settings; nothing connects until first use."""
+        clock = clock or SystemClock()
+        engine = create_engine(
+            settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+        )
+        sessions = create_session_factory(engine)
+        blobs = blob_store_from_settings(settings)
+        redis = Redis.from_url(
+            settings.redis.url,
+            socket_connect_timeout=settings.redis.connect_timeout_s,
+            socket_timeout=settings.redis.connect_timeout_s,
+        )
+        limits = settings.limits
+        files = FileService(FileStore(sessions), blobs, clock, max_file_bytes=limits.max_file_bytes)
+        uploads = UploadService(
+            UploadStore(sessions),
+            files,
+            blobs,
+            clock,
+            max_upload_bytes=limits.max_upload_bytes,
+            max_part_bytes=limits.max_upload_part_bytes,
+            upload_ttl_s=limits.upload_ttl_s,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            blobs=blobs,
+            redis=redis,
+            clock=clock,
+            projects=ProjectStore(sessions, clock),
+            files=files,
+            uploads=uploads,
+        )
+
+    async def ensure_default_organization(self) -> str:
+        """The configured organization's id, created on first start."""
+        return await self.projects.ensure_organization(self.settings.organization_slug)
+
+    async def close(self) -> None:
+        """Release connections and pools."""
+        await self.redis.aclose()
+        await self.blobs.close()
+        await self.engine.dispose()
+
+
+def blob_store_from_settings(settings: Settings) -> BlobStore:
+    """The blob store the storage settings describe."""
+    storage = settings.storage
+    if storage.backend is StorageBackend.LOCAL:
+        return create_blob_store(backend="local", local_root=settings.blob_root)
+    secret = storage.s3_secret_access_key
+    return create_blob_store(
+        backend="s3",
+        s3=S3Config(
+            bucket=storage.s3_bucket,
+            endpoint_url=storage.s3_endpoint_url,
+            region=storage.s3_region,
+            path_style=storage.s3_path_style,
+            access_key_id=storage.s3_access_key_id,
+            secret_access_key=None if secret is None else secret.get_secret_value(),
+            key_prefix=storage.s3_prefix,
+            part_size_bytes=storage.s3_part_size_bytes,
+        ),
+    )

@@ -1,0 +1,135 @@
+"""Configuration, read once from the environment (prefix ``FTAPI_``, nested groups split by ``__``).
+
+Example: ``FTAPI_DATABASE__URL=postgresql+asyncpg://...`` or ``FTAPI_STORAGE__BACKEND=s3``.
+Settings are built in ``create_app`` and in each worker's start-up and handed down; no module
+holds a global instance.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "minioadmin", "password"})
+
+
+class Environment(StrEnum):
+    """Where the service runs; production refuses placeholder secrets."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class StorageBackend(StrEnum):
+    """Which blob store keeps file bodies, checkpoints and adapters."""
+
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class DatabaseSettings(BaseModel):
+    """Metadata store connection."""
+
+    url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means a SQLite file in the data dir.",
+    )
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1)
+    migrate_on_start: bool = Field(
+        default=True, description="Run Alembic migrations when the api starts (dev convenience)."
+    )
+
+
+class RedisSettings(BaseModel):
+    """Redis, used as the arq transport only."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+
+
+class StorageSettings(BaseModel):
+    """Blob store: the local disk by default, any S3-compatible store by URL."""
+
+    backend: StorageBackend = StorageBackend.LOCAL
+    local_dir: Path | None = Field(
+        default=None, description="Root of the local blob store; default <data_dir>/blobs."
+    )
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_path_style: bool = Field(default=False, description="Path-style addressing (MinIO).")
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _bucket_required_for_s3(self) -> Self:
+        if self.backend is StorageBackend.S3 and not self.s3_bucket:
+            raise ValueError("storage.s3_bucket is required when storage.backend is 's3'")
+        return self
+
+
+class LimitsSettings(BaseModel):
+    """Sizes and lifetimes users can hit; the OpenAI defaults unless an operator changes them."""
+
+    max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=8 * 1024 * 1024 * 1024, ge=1)
+    max_upload_part_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    upload_ttl_s: int = Field(default=3600, ge=1)
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
+class AuthSettings(BaseModel):
+    """API keys."""
+
+    key_prefix: str = Field(default="sk-ft-", description="Prefix of newly issued keys.")
+    last_used_resolution_s: int = Field(
+        default=60, ge=0, description="last_used_at is written at most this often per key."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything ftapi reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FTAPI_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Field(default=Path(".ftapi"), description="Root for embedded-mode state.")
+    organization_slug: str = Field(default="ftapi", pattern=r"^[a-z0-9][a-z0-9-]{0,38}$")
+    log_level: str = "INFO"
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    storage: StorageSettings = StorageSettings()
+    limits: LimitsSettings = LimitsSettings()
+    auth: AuthSettings = AuthSettings()
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> Self:
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        secret = self.storage.s3_secret_access_key
+        if secret is not None and secret.get_secret_value().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("storage.s3_secret_access_key is a placeholder; set a real secret")
+        if not self.database.url:
+            raise ValueError("database.url must be set in production (SQLite is for development)")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The metadata store URL, defaulting to a SQLite file in the data dir."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'ftapi.db').resolve()}"
+
+    @property
+    def blob_root(self) -> Path:
+        """Root directory of the local blob store."""
+        return self.storage.local_dir or self.data_dir / "blobs"

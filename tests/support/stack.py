@@ -1,0 +1,144 @@
+"""A running ftapi api for tests: real uvicorn in a child process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from service.cli.keys import create_key
+from service.settings import Settings
+from tests.support.services import free_port
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where an api under test keeps its state: database, blob store, Redis."""
+
+    data_dir: Path
+    redis_url: str
+    database_url: str = ""  # empty: SQLite in data_dir
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        database = "postgres" if self.database_url.startswith("postgresql") else "sqlite"
+        return f"{database}-{'s3' if self.s3_bucket else 'local'}"
+
+    def env(self) -> dict[str, str]:
+        """The FTAPI_* variables describing this stack."""
+        env = {
+            "FTAPI_DATA_DIR": str(self.data_dir),
+            "FTAPI_REDIS__URL": self.redis_url,
+            "FTAPI_DATABASE__URL": self.database_url,
+            "FTAPI_LOG_LEVEL": "WARNING",
+        }
+        if self.s3_bucket:
+            env |= {
+                "FTAPI_STORAGE__BACKEND": "s3",
+                "FTAPI_STORAGE__S3_BUCKET": self.s3_bucket,
+                "FTAPI_STORAGE__S3_ENDPOINT_URL": self.s3_endpoint_url or "",
+                "FTAPI_STORAGE__S3_PATH_STYLE": "true",
+                "FTAPI_STORAGE__S3_ACCESS_KEY_ID": "testing",
+                "FTAPI_STORAGE__S3_SECRET_ACCESS_KEY": "testing",
+            }
+        return env | self.extra_env
+
+    def settings(self) -> Settings:
+        """The same configuration as a ``Settings`` object (for in-process helpers)."""
+        saved = dict(os.environ)
+        try:
+            os.environ.update(self.env())
+            return Settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+class ApiServer:
+    """``uvicorn service.http.app:create_app`` on a free port, stopped on exit."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_path = config.data_dir / f"api-{self.port}.log"
+
+    @property
+    def base_url(self) -> str:
+        """The ``/v1`` base URL clients use."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process now."""
+        return int(psutil.Process(self.pid).memory_info().rss)
+
+    def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "service.http.app:create_app", "--factory",
+                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+                 "--log-level", "warning"],
+                env=os.environ | self.config.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"api exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.root_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"api not ready in {READY_TIMEOUT_S}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def log_tail(self, n_bytes: int = 4000) -> str:
+        if not self._log_path.exists():
+            return ""
+        return self._log_path.read_bytes()[-n_bytes:].decode(errors="replace")
+
+    def new_key(self, project: str) -> str:
+        """A fresh API key for ``project`` (created if new) in this stack's database."""
+        return asyncio.run(create_key(self.config.settings(), project))
+
+    def __enter__(self) -> ApiServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
