@@ -1,15 +1,17 @@
-"""The one error tree of ftapi. Domain code raises these; one handler maps them to OpenAI's envelope.
+"""The one error tree of ftapi.
+
+Domain code raises these; one handler maps them to OpenAI's envelope.
 
     FtapiError                     500 api_error          (a bug: the message never leaks internals)
-    ├── InvalidRequest             400 invalid_request_error   param names the bad field
-    ├── AuthenticationFailed       401 invalid_request_error   code invalid_api_key
+    ├── InvalidRequest             400 invalid_request_error   param = the bad field
+    ├── AuthenticationFailed       401 invalid_request_error   invalid_api_key
     ├── NotFound                   404 invalid_request_error   also for another project's objects
     ├── MethodNotAllowed           405 invalid_request_error
     ├── Conflict                   409 invalid_request_error   deterministic: x-should-retry false
     ├── PayloadTooLarge            413 invalid_request_error
     ├── UnsupportedMediaType       415 invalid_request_error
     ├── RateLimited                429 requests                carries retry_after_s
-    └── ServiceUnavailable         503 service_unavailable     a dependency is down; carries retry_after_s
+    └── ServiceUnavailable         503 service_unavailable     a dependency is down; retry_after_s
 
 Every error has a stable ``code`` (machine-readable), a ``message`` a user can act on and, where a
 request field is at fault, its ``param``.

@@ -43,7 +43,9 @@ def keyset_page_query(
     """``query`` narrowed to the rows after the cursor, ordered, with one row of look-ahead."""
     key = tuple_(created_us, id_column)
     if after is not None:
-        query = query.where(key > tuple_(*after) if order is ListOrder.ASC else key < tuple_(*after))
+        query = query.where(
+            key > tuple_(*after) if order is ListOrder.ASC else key < tuple_(*after)
+        )
     if order is ListOrder.ASC:
         query = query.order_by(created_us.asc(), id_column.asc())
     else:

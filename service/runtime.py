@@ -43,7 +43,9 @@ class Runtime:
         """Wire every part from settings; nothing connects until first use."""
         clock = clock or SystemClock()
         engine = create_engine(
-            settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
         )
         sessions = create_session_factory(engine)
         blobs = blob_store_from_settings(settings)

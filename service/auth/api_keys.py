@@ -43,11 +43,13 @@ def hash_key(plaintext: str) -> str:
 
 def looks_like_key(candidate: str) -> bool:
     """Whether a bearer token has the shape of an ftapi key (cheap check before any lookup)."""
-    return bool(_KEY_SHAPE.match(candidate))
+    # fullmatch: with match, "$" would also accept a key followed by a newline.
+    return bool(_KEY_SHAPE.fullmatch(candidate))
 
 
 def redact(candidate: str) -> str:
-    """What error messages may echo of a presented key."""
-    if len(candidate) <= 8:
+    """What error messages may echo of a presented key: its ends only, and only when long."""
+    # Below 20 characters, the 6 + 4 clear ones would be more than half of the token.
+    if len(candidate) < 20:
         return "*" * len(candidate)
     return f"{candidate[:6]}{'*' * 8}{candidate[-4:]}"

@@ -37,7 +37,9 @@ class ProjectStore:
     async def ensure_organization(self, slug: str) -> str:
         """The id of the organization with ``slug``, created on first use."""
         async with self._sessions.begin() as session:
-            found = await session.scalar(select(OrganizationRow.id).where(OrganizationRow.slug == slug))
+            found = await session.scalar(
+                select(OrganizationRow.id).where(OrganizationRow.slug == slug)
+            )
             if found is not None:
                 return found
             org_id = new_id(IdPrefix.ORGANIZATION)

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
+import time
 from typing import Annotated
 from urllib.parse import urlparse
 
 import typer
 import uvicorn
-from redis.asyncio import Redis
+from redis import Redis
+from redis.exceptions import RedisError
 
 from service.cli.keys import create_key
 from service.settings import Settings
@@ -26,7 +28,7 @@ def dev(
     """Start ftapi locally (SQLite, local disk, local Redis) and print how to call it."""
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    redis_process = asyncio.run(_ensure_redis(settings))
+    redis_process = _ensure_redis(settings)
     try:
         key = asyncio.run(create_key(settings, "default"))
         base_url = f"http://{host}:{port}/v1"
@@ -46,9 +48,9 @@ def dev(
                 redis_process.wait(timeout=5)
 
 
-async def _ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
+def _ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
     """Use the configured Redis if it answers; otherwise start a private redis-server."""
-    if await _redis_answers(settings.redis.url):
+    if _redis_answers(settings.redis.url):
         return None
     binary = shutil.which("redis-server")
     if binary is None:
@@ -76,25 +78,23 @@ async def _ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
         ],
         stdout=subprocess.DEVNULL,
     )
-    deadline = asyncio.get_running_loop().time() + REDIS_START_TIMEOUT_S
-    while asyncio.get_running_loop().time() < deadline:
-        if await _redis_answers(settings.redis.url):
+    deadline = time.monotonic() + REDIS_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if _redis_answers(settings.redis.url):
             return process
-        await asyncio.sleep(0.1)
+        time.sleep(0.1)
     process.terminate()
     raise typer.BadParameter(f"redis-server did not start on {settings.redis.url}")
 
 
-async def _redis_answers(url: str) -> bool:
+def _redis_answers(url: str) -> bool:
     client = Redis.from_url(url, socket_connect_timeout=0.5)
     try:
-        return bool(await client.ping())
-    except OSError:
-        return False
-    except Exception:  # redis raises its own ConnectionError family
+        return bool(client.ping())
+    except (OSError, RedisError):
         return False
     finally:
-        await client.aclose()
+        client.close()
 
 
 def _banner(base_url: str, key: str) -> str:

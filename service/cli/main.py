@@ -74,4 +74,3 @@ def openapi(
         return
     output.write_text(rendered)
     typer.echo(f"wrote {output}")
-

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, delete, get, post
 from litestar.openapi.spec import Schema
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 
 from service.auth.caller import Caller
 from service.errors import InvalidRequest
 from service.files.records import UPLOADABLE_PURPOSES, FileSpec
 from service.files.schemas import FileDeleted, FileObject
-from service.files.service import FileService, IncomingFile, check_file_spec
+from service.files.service import IncomingFile, check_file_spec
+from service.http.dependencies import CallerDep, FilesDep
 from service.http.multipart import MultipartReader, boundary_of
 from service.http.schemas import CursorPage
 from service.http.streaming import (
@@ -39,7 +40,7 @@ class FilesController(Controller):
     """Upload, list, read and delete files."""
 
     path = "/files"
-    tags = ["Files"]
+    tags = ("Files",)
 
     @post(
         "/",
@@ -49,9 +50,9 @@ class FilesController(Controller):
         summary="Upload a file",
     )
     async def create_file(
-        self, request: Request[Caller, str, Any], caller: Caller, files: FileService
+        self, request: Request[Caller, str, Any], caller: CallerDep, files: FilesDep
     ) -> FileObject:
-        """Upload a file (multipart ``file`` and ``purpose``); the body streams to the blob store."""
+        """Upload a file (multipart ``file`` + ``purpose``), streamed into the blob store."""
         refuse_oversized(request, files.max_file_bytes + MULTIPART_OVERHEAD_BYTES)
         boundary = boundary_of(request.headers.get("content-type"))
         async with request_body(request) as stream:
@@ -87,15 +88,15 @@ class FilesController(Controller):
     @get("/", summary="List files")
     async def list_files(
         self,
-        caller: Caller,
-        files: FileService,
-        purpose: str | None = None,
-        limit: int = Parameter(default=10_000, description="1 to 10,000."),
-        order: Literal["asc", "desc"] = "desc",
-        after: str | None = None,
+        caller: CallerDep,
+        files: FilesDep,
+        purpose: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(description="1 to 10,000.")] = 10_000,
+        order: FromQuery[Literal["asc", "desc"]] = "desc",
+        after: FromQuery[str | None] = None,
     ) -> CursorPage[FileObject]:
         """The project's files, newest first unless ``order=asc``, paged by ``after``."""
-        page = await files.list(
+        page = await files.list_files(
             caller, purpose=purpose, limit=limit, order=ListOrder(order), after=after
         )
         data = [FileObject.of(record) for record in page.items]
@@ -107,12 +108,20 @@ class FilesController(Controller):
         )
 
     @get("/{file_id:str}", summary="Retrieve a file")
-    async def retrieve_file(self, caller: Caller, files: FileService, file_id: str) -> FileObject:
+    async def retrieve_file(
+        self, caller: CallerDep, files: FilesDep, file_id: FromPath[str]
+    ) -> FileObject:
         """A file's metadata."""
         return FileObject.of(await files.get(caller, file_id))
 
-    @get("/{file_id:str}/content", summary="Retrieve file content", media_type="application/octet-stream")
-    async def file_content(self, caller: Caller, files: FileService, file_id: str) -> Stream:
+    @get(
+        "/{file_id:str}/content",
+        summary="Retrieve file content",
+        media_type="application/octet-stream",
+    )
+    async def file_content(
+        self, caller: CallerDep, files: FilesDep, file_id: FromPath[str]
+    ) -> Stream:
         """The file's bytes, streamed from the blob store."""
         record, chunks = await files.content(caller, file_id)
         first = await anext(chunks, b"")  # surfaces a missing body before the 200 is sent
@@ -132,7 +141,9 @@ class FilesController(Controller):
         )
 
     @delete("/{file_id:str}", status_code=200, summary="Delete a file")
-    async def delete_file(self, caller: Caller, files: FileService, file_id: str) -> FileDeleted:
+    async def delete_file(
+        self, caller: CallerDep, files: FilesDep, file_id: FromPath[str]
+    ) -> FileDeleted:
         """Delete a file and its stored body."""
         await files.delete(caller, file_id)
         return FileDeleted(id=file_id, deleted=True)
@@ -148,4 +159,6 @@ def _spec_from(fields: dict[str, str], filename: str | None) -> FileSpec:
 
 
 def _header_safe(filename: str) -> str:
-    return "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in filename)
+    return "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in filename
+    )

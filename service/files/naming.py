@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 _MAX_FILENAME_CHARS = 255
+_MAX_KEPT_EXTENSION_CHARS = 16
 _FALLBACK_NAME = "upload"
 
 
@@ -13,10 +14,19 @@ def sanitize_filename(raw: str | None) -> str:
     if not raw:
         return _FALLBACK_NAME
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    name = _shortened("".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip())
     if name in {"", ".", ".."}:
         return _FALLBACK_NAME
-    return name[:_MAX_FILENAME_CHARS]
+    return name
+
+
+def _shortened(name: str) -> str:
+    """At most 255 characters, keeping a short extension: the ``.jsonl`` rule must still see it."""
+    if len(name) <= _MAX_FILENAME_CHARS:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = f".{ext}" if dot and stem and len(ext) <= _MAX_KEPT_EXTENSION_CHARS else ""
+    return name[: _MAX_FILENAME_CHARS - len(suffix)].rstrip() + suffix
 
 
 def extension_of(filename: str) -> str | None:

@@ -193,7 +193,7 @@ class FileService:
             raise NotFound(f"No such File object: {file_id}", param="id")
         return record
 
-    async def list(
+    async def list_files(
         self,
         caller: Caller,
         *,
@@ -204,14 +204,14 @@ class FileService:
     ) -> Page[FileRecord]:
         """A page of the caller's files."""
         if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise InvalidRequest(
-                f"limit must be between 1 and {MAX_LIST_LIMIT}.", param="limit"
-            )
-        return await self._store.list(
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}.", param="limit")
+        return await self._store.list_page(
             caller.project_id, purpose=purpose, order=order, after_id=after, limit=limit
         )
 
-    async def content(self, caller: Caller, file_id: str) -> tuple[FileRecord, AsyncIterator[bytes]]:
+    async def content(
+        self, caller: Caller, file_id: str
+    ) -> tuple[FileRecord, AsyncIterator[bytes]]:
         """The file's record and a stream of its bytes."""
         record = await self.get(caller, file_id)
         return record, self._blobs.read_stream(file_key(caller.project_id, file_id))

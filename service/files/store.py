@@ -43,7 +43,7 @@ class FileStore:
             )
             return None if row is None else _record(row)
 
-    async def list(
+    async def list_page(
         self,
         project_id: str,
         *,

@@ -6,44 +6,28 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
-from litestar import Litestar, Request, Router
-from litestar.di import Provide
+from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
-from service.auth.caller import Caller
 from service.db.migrate import upgrade_database_async
 from service.files.http import FilesController
-from service.files.service import FileService
 from service.http.auth import ApiKeyAuthentication
+from service.http.dependencies import V1_DEPENDENCIES
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, readyz
 from service.http.request_context import AccessLogMiddleware, add_request_id_header
-from service.http.runtime import attach_runtime, runtime_of
+from service.http.runtime import attach_runtime
 from service.logs import configure_logging
 from service.runtime import Runtime
 from service.settings import Settings
 from service.uploads.http import UploadsController
-from service.uploads.service import UploadService
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "0.1.0"
 SWEEP_INTERVAL_S = 60.0
-
-
-def _caller(request: Request[Caller, str, Any]) -> Caller:
-    return request.user
-
-
-def _files(request: Request[Any, Any, Any]) -> FileService:
-    return runtime_of(request.app).files
-
-
-def _uploads(request: Request[Any, Any, Any]) -> UploadService:
-    return runtime_of(request.app).uploads
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -71,11 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/v1",
         route_handlers=[FilesController, UploadsController],
         middleware=[ApiKeyAuthentication],
-        dependencies={
-            "caller": Provide(_caller, sync_to_thread=False),
-            "files": Provide(_files, sync_to_thread=False),
-            "uploads": Provide(_uploads, sync_to_thread=False),
-        },
+        dependencies=V1_DEPENDENCIES,
     )
     return Litestar(
         route_handlers=[v1, healthz, readyz],
@@ -108,4 +88,3 @@ async def _sweep_forever(runtime: Runtime) -> None:
             await runtime.files.delete_expired()
         except Exception:
             logger.exception("sweep failed; will retry")
-

@@ -56,18 +56,17 @@ def envelope(error: FtapiError, *, status_code: int | None = None) -> Response[d
     )
 
 
-def _ftapi_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    assert isinstance(exc, FtapiError)
+def _ftapi_error(_: Request[Any, Any, Any], exc: FtapiError) -> Response[dict[str, Any]]:
     return envelope(exc)
 
 
-def _validation_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    assert isinstance(exc, ValidationException)
+def _validation_error(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     return envelope(_invalid_request_from(exc))
 
 
-def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    assert isinstance(exc, HTTPException)
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
     if status == 404:
         return envelope(NotFound(f"Invalid URL ({request.method} {request.url.path})"))
@@ -84,9 +83,13 @@ def _http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
     return _internal_error(request, exc)
 
 
-def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not isinstance(
-        exc, OperationalError
+def _database_unavailable(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    if (
+        isinstance(exc, DBAPIError)
+        and not exc.connection_invalidated
+        and not isinstance(exc, OperationalError)
     ):
         return _internal_error(request, exc)
     logger.warning("database unavailable: %s", type(exc).__name__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 
@@ -18,7 +19,7 @@ from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 MAX_TEXT_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 32
 
-_Event = MultipartSegment | bytes | None
+_Event: TypeAlias = MultipartSegment | bytes | None
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,9 @@ class MultipartReader:
         try:
             self._parser = PushMultipartParser(boundary, max_segment_count=MAX_PARTS)
         except ParserError as exc:
-            raise InvalidRequest(f"Invalid multipart boundary: {exc}", param="Content-Type") from exc
+            raise InvalidRequest(
+                f"Invalid multipart boundary: {exc}", param="Content-Type"
+            ) from exc
         self._stream = stream
         self._events: deque[_Event] = deque()
         self._body_pending = False
@@ -74,7 +77,9 @@ class MultipartReader:
             event = await self._next_event()
             if event is None or isinstance(event, MultipartSegment):
                 self._body_pending = False
-                if isinstance(event, MultipartSegment):  # pragma: no cover - parser emits None first
+                if isinstance(
+                    event, MultipartSegment
+                ):  # pragma: no cover - parser emits None first
                     self._events.appendleft(event)
                 return
             yield event

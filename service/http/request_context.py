@@ -27,11 +27,15 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 def request_id_of(scope: Scope) -> str:
     """The request id for this scope, chosen on first use."""
-    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state: dict[str, Any] = scope.setdefault("state", {})
     request_id = state.get(_REQUEST_ID_KEY)
     if request_id is None:
         incoming = next(
-            (value.decode("latin-1") for name, value in scope.get("headers", ()) if name == b"x-request-id"),
+            (
+                value.decode("latin-1")
+                for name, value in scope.get("headers", ())
+                if name == b"x-request-id"
+            ),
             "",
         )
         request_id = incoming if _SANE_REQUEST_ID.match(incoming) else f"req_{uuid.uuid4().hex}"

@@ -6,9 +6,11 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.openapi.spec import Schema
+from litestar.params import FromPath, JSONBody
 
 from service.auth.caller import Caller
 from service.errors import InvalidRequest
+from service.http.dependencies import CallerDep, UploadsDep
 from service.http.multipart import MultipartReader, boundary_of
 from service.http.streaming import (
     MULTIPART_OVERHEAD_BYTES,
@@ -17,7 +19,6 @@ from service.http.streaming import (
     request_body,
 )
 from service.uploads.schemas import UploadComplete, UploadCreate, UploadObject, UploadPartObject
-from service.uploads.service import UploadService
 
 _PART_FORM = multipart_operation(
     {"data": Schema(type="string", format="binary", description="One chunk, at most 64 MB.")},  # type: ignore[arg-type]
@@ -29,11 +30,11 @@ class UploadsController(Controller):
     """Send a large file in parts and assemble it into a File."""
 
     path = "/uploads"
-    tags = ["Uploads"]
+    tags = ("Uploads",)
 
     @post("/", status_code=200, summary="Create an upload")
     async def create_upload(
-        self, caller: Caller, uploads: UploadService, data: UploadCreate
+        self, caller: CallerDep, uploads: UploadsDep, data: JSONBody[UploadCreate]
     ) -> UploadObject:
         """Open an upload of ``bytes`` bytes; it accepts parts for one hour."""
         record = await uploads.create(
@@ -43,7 +44,9 @@ class UploadsController(Controller):
             bytes_total=data.bytes,
             mime_type=data.mime_type,
             expires_after_anchor=None if data.expires_after is None else data.expires_after.anchor,
-            expires_after_seconds=None if data.expires_after is None else data.expires_after.seconds,
+            expires_after_seconds=None
+            if data.expires_after is None
+            else data.expires_after.seconds,
         )
         return UploadObject.of(record)
 
@@ -57,9 +60,9 @@ class UploadsController(Controller):
     async def add_upload_part(
         self,
         request: Request[Caller, str, Any],
-        caller: Caller,
-        uploads: UploadService,
-        upload_id: str,
+        caller: CallerDep,
+        uploads: UploadsDep,
+        upload_id: FromPath[str],
     ) -> UploadPartObject:
         """Add one part (multipart ``data``, at most 64 MB) to a pending upload."""
         refuse_oversized(request, uploads.max_part_bytes + MULTIPART_OVERHEAD_BYTES)
@@ -76,7 +79,11 @@ class UploadsController(Controller):
 
     @post("/{upload_id:str}/complete", status_code=200, summary="Complete an upload")
     async def complete_upload(
-        self, caller: Caller, uploads: UploadService, upload_id: str, data: UploadComplete
+        self,
+        caller: CallerDep,
+        uploads: UploadsDep,
+        upload_id: FromPath[str],
+        data: JSONBody[UploadComplete],
     ) -> UploadObject:
         """Assemble the parts in ``part_ids`` order into a File (checked against ``md5``)."""
         record = await uploads.complete(caller, upload_id, data.part_ids, data.md5)
@@ -84,7 +91,7 @@ class UploadsController(Controller):
 
     @post("/{upload_id:str}/cancel", status_code=200, summary="Cancel an upload")
     async def cancel_upload(
-        self, caller: Caller, uploads: UploadService, upload_id: str
+        self, caller: CallerDep, uploads: UploadsDep, upload_id: FromPath[str]
     ) -> UploadObject:
         """Cancel a pending upload; its parts are deleted."""
         return UploadObject.of(await uploads.cancel(caller, upload_id))

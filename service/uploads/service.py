@@ -165,7 +165,9 @@ class UploadService:
     async def cancel(self, caller: Caller, upload_id: str) -> UploadRecord:
         """Cancel a pending upload and drop its parts."""
         upload = await self._pending(caller, upload_id)
-        if not await self._store.transition(upload_id, UploadStatus.PENDING, UploadStatus.CANCELLED):
+        if not await self._store.transition(
+            upload_id, UploadStatus.PENDING, UploadStatus.CANCELLED
+        ):
             return await self.cancel(caller, upload_id)  # raced: report the state that won
         await self._drop_parts(upload)
         return _with(upload, UploadStatus.CANCELLED, None)

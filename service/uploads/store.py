@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db.tables import UploadPartRow, UploadRow
@@ -37,7 +37,9 @@ class UploadStore:
         """The project's upload and the id of the file it became, or None."""
         async with self._sessions() as session:
             row = await session.scalar(
-                select(UploadRow).where(UploadRow.id == upload_id, UploadRow.project_id == project_id)
+                select(UploadRow).where(
+                    UploadRow.id == upload_id, UploadRow.project_id == project_id
+                )
             )
             return None if row is None else (_record(row), row.file_id)
 
@@ -106,7 +108,10 @@ class UploadStore:
             rows = await session.scalars(
                 select(UploadRow)
                 .where(
-                    ((UploadRow.status == UploadStatus.PENDING.value) & (UploadRow.expires_at <= now_s))
+                    (
+                        (UploadRow.status == UploadStatus.PENDING.value)
+                        & (UploadRow.expires_at <= now_s)
+                    )
                     | ((UploadRow.status != UploadStatus.PENDING.value) & has_parts.exists())
                 )
                 .limit(limit)
@@ -116,9 +121,7 @@ class UploadStore:
     async def forget_parts(self, upload_id: str) -> None:
         """Drop the part rows once their bodies are gone."""
         async with self._sessions.begin() as session:
-            await session.execute(
-                UploadPartRow.__table__.delete().where(UploadPartRow.upload_id == upload_id)
-            )
+            await session.execute(delete(UploadPartRow).where(UploadPartRow.upload_id == upload_id))
 
 
 def _record(row: UploadRow) -> UploadRecord:

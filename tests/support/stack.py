@@ -94,22 +94,46 @@ class ApiServer:
         return int(psutil.Process(self.pid).memory_info().rss)
 
     def start(self) -> None:
+        """Start the server and wait until /readyz says every dependency answers."""
+        self.start_without_waiting()
+        self._wait_for("/readyz")
+
+    def wait_until_serving(self) -> None:
+        """Wait until the process answers HTTP at all (/healthz), ready or not."""
+        self._wait_for("/healthz")
+
+    def start_without_waiting(self) -> None:
+        """Launch the process and return at once."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "service.http.app:create_app", "--factory",
-                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
-                 "--log-level", "warning"],
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "service.http.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
                 env=os.environ | self.config.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def _wait_for(self, path: str) -> None:
+        assert self._process is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"api exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.root_url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.root_url}{path}", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

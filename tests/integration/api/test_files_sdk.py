@@ -9,7 +9,10 @@ import openai
 import pytest
 from openai import OpenAI
 
-TRAINING_LINE = b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+TRAINING_LINE = (
+    b'{"messages": [{"role": "user", "content": "hi"}, '
+    b'{"role": "assistant", "content": "hello"}]}\n'
+)
 
 
 def test_create_from_path_round_trips_bytes(client: OpenAI, tmp_path: Path) -> None:
@@ -49,8 +52,10 @@ def test_content_of_a_multi_megabyte_file_is_byte_exact(client: OpenAI) -> None:
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_list_pages_through_every_file_in_order(client: OpenAI, order: str) -> None:
-    ids = [client.files.create(file=(f"f{i}.jsonl", TRAINING_LINE), purpose="fine-tune").id
-           for i in range(7)]
+    ids = [
+        client.files.create(file=(f"f{i}.jsonl", TRAINING_LINE), purpose="fine-tune").id
+        for i in range(7)
+    ]
 
     first_page = client.files.list(limit=3, order=order)  # type: ignore[arg-type]
     assert len(first_page.data) == 3

@@ -1,0 +1,36 @@
+"""What handlers receive by injection, as typed ``Annotated`` aliases, and how each is provided."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+from litestar import Request
+from litestar.di import NamedDependency, Provide
+
+from service.auth.caller import Caller
+from service.files.service import FileService
+from service.http.runtime import runtime_of
+from service.uploads.service import UploadService
+
+CallerDep: TypeAlias = NamedDependency[Caller]
+FilesDep: TypeAlias = NamedDependency[FileService]
+UploadsDep: TypeAlias = NamedDependency[UploadService]
+
+
+def _caller(request: Request[Caller, str, Any]) -> Caller:
+    return request.user
+
+
+def _files(request: Request[Any, Any, Any]) -> FileService:
+    return runtime_of(request.app).files
+
+
+def _uploads(request: Request[Any, Any, Any]) -> UploadService:
+    return runtime_of(request.app).uploads
+
+
+V1_DEPENDENCIES = {
+    "caller": Provide(_caller, sync_to_thread=False),
+    "files": Provide(_files, sync_to_thread=False),
+    "uploads": Provide(_uploads, sync_to_thread=False),
+}
