@@ -28,6 +28,11 @@ from service.errors import (
 
 logger = logging.getLogger(__name__)
 
+_UNPARSEABLE_JSON = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+    "using your HTTP library correctly. The API expects a JSON payload, but what was sent was "
+    "not valid JSON.)"
+)
 _INTERNAL_MESSAGE = (
     "The server had an error while processing your request. Sorry about that! "
     "Include the request id (x-request-id) if you report it."
@@ -78,6 +83,8 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         return envelope(PayloadTooLarge("The request body is larger than this endpoint accepts."))
     if status == 401:
         return envelope(AuthenticationFailed(str(exc.detail)))
+    if status == 400 and str(exc.detail).startswith("JSON is malformed"):
+        return envelope(InvalidRequest(_UNPARSEABLE_JSON))
     if 400 <= status < 500:
         return envelope(InvalidRequest(str(exc.detail) or "Invalid request."), status_code=status)
     return _internal_error(request, exc)
@@ -125,13 +132,16 @@ def _invalid_request_from(exc: ValidationException) -> InvalidRequest:
     key = first.get("key")
     message = first.get("message")
     source = first.get("source")
+    if key == "data" or (not key and source in (None, "body")):
+        # Litestar names the handler's body argument; callers only know "the body".
+        return InvalidRequest(
+            "The request body must be a JSON object with the documented fields."
+            + (f" ({message})" if message and message != "'data'" else "")
+        )
     if key and message:
         where = "query parameter" if source == "query" else "parameter"
         return InvalidRequest(f"Invalid {where} '{key}': {message}", param=str(key))
-    detail = str(exc.detail)
-    if "JSON" in detail or "decode" in detail.lower():
-        return InvalidRequest("We could not parse the JSON body of your request.")
-    return InvalidRequest(detail or "Invalid request.")
+    return InvalidRequest(str(exc.detail) or "Invalid request.")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

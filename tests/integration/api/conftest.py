@@ -15,7 +15,7 @@ from tests.support.stack import ApiServer, StackConfig
 STACKS = ["sqlite-local", "sqlite-s3", "postgres-local", "postgres-s3"]
 
 
-@pytest.fixture(scope="module", params=STACKS)
+@pytest.fixture(scope="session", params=STACKS)
 def api(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
