@@ -1,0 +1,1 @@
+"""Training data: formats, streaming validation, and (elsewhere in this package) tokenization."""
