@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, S3Config, create_blob_store
 from service.clock import Clock, SystemClock
+from service.datasets.file_validation import FileContentValidator, InProcessFileValidation
+from service.datasets.limits import ValidationLimits
 from service.db.engine import create_engine, create_session_factory
 from service.files.service import FileService
 from service.files.store import FileStore
@@ -37,6 +39,7 @@ class Runtime:
     projects: ProjectStore
     files: FileService
     uploads: UploadService
+    file_validation: InProcessFileValidation
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -55,7 +58,17 @@ class Runtime:
             socket_timeout=settings.redis.connect_timeout_s,
         )
         limits = settings.limits
-        files = FileService(FileStore(sessions), blobs, clock, max_file_bytes=limits.max_file_bytes)
+        file_store = FileStore(sessions)
+        file_validation = InProcessFileValidation(
+            FileContentValidator(file_store, blobs, training_data_limits(settings)), file_store
+        )
+        files = FileService(
+            file_store,
+            blobs,
+            clock,
+            max_file_bytes=limits.max_file_bytes,
+            validation=file_validation,
+        )
         uploads = UploadService(
             UploadStore(sessions),
             files,
@@ -75,6 +88,7 @@ class Runtime:
             projects=ProjectStore(sessions, clock),
             files=files,
             uploads=uploads,
+            file_validation=file_validation,
         )
 
     async def ensure_default_organization(self) -> str:
@@ -82,7 +96,8 @@ class Runtime:
         return await self.projects.ensure_organization(self.settings.organization_slug)
 
     async def close(self) -> None:
-        """Release connections and pools."""
+        """Stop background work, then release connections and pools."""
+        await self.file_validation.close()
         await self.redis.aclose()
         await self.blobs.close()
         await self.engine.dispose()
@@ -106,4 +121,14 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
             key_prefix=storage.s3_prefix,
             part_size_bytes=storage.s3_part_size_bytes,
         ),
+    )
+
+
+def training_data_limits(settings: Settings, *, min_examples: int = 1) -> ValidationLimits:
+    """Validator limits from settings. Files are checked with ``min_examples=1`` at upload (a
+    small file may serve as a validation file); jobs apply the training minimum."""
+    return ValidationLimits(
+        max_line_bytes=settings.limits.max_training_line_bytes,
+        max_examples=settings.limits.max_training_examples,
+        min_examples=min_examples,
     )

@@ -83,6 +83,11 @@ class LimitsSettings(BaseModel):
     max_upload_part_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     upload_ttl_s: int = Field(default=3600, ge=1)
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_training_line_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Longest JSONL line a training file may have."
+    )
+    max_training_examples: int = Field(default=10_000_000, ge=1)
+    min_training_examples: int = Field(default=10, ge=1)
 
 
 class AuthSettings(BaseModel):
@@ -91,6 +96,22 @@ class AuthSettings(BaseModel):
     key_prefix: str = Field(default="sk-ft-", description="Prefix of newly issued keys.")
     last_used_resolution_s: int = Field(
         default=60, ge=0, description="last_used_at is written at most this often per key."
+    )
+
+
+class ModelsSettings(BaseModel):
+    """Where the base-model registry lives."""
+
+    registry_path: Path | None = Field(
+        default=None, description="TOML file listing fine-tunable base models."
+    )
+
+
+class TrainingSettings(BaseModel):
+    """Figures the api uses to plan training (the runner measures the real ones)."""
+
+    estimated_tokens_per_second: float = Field(
+        default=2000.0, gt=0, description="Runner throughput used for duration estimates."
     )
 
 
@@ -110,6 +131,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     limits: LimitsSettings = LimitsSettings()
     auth: AuthSettings = AuthSettings()
+    models: ModelsSettings = ModelsSettings()
+    training: TrainingSettings = TrainingSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Self:

@@ -76,6 +76,22 @@ class FileRow(Base):
     # Microseconds give list order within one second; (created_us, id) is a total order.
     created_us: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Filled by content validation of fine-tune files: detected format and example count.
+    data_format: Mapped[str | None] = mapped_column(String(16))
+    n_examples: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DatasetReportRow(Base):
+    """A file's tokenization report for one base model (computed once, then served)."""
+
+    __tablename__ = "dataset_reports"
+
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    report_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
 
 
 class UploadRow(Base):

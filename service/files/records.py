@@ -70,3 +70,5 @@ class FileRecord:
     created_at: int
     created_us: int
     expires_at: int | None
+    data_format: str | None = None  # set by content validation of fine-tune files
+    n_examples: int | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
 
 from service.auth.caller import Caller
 from service.blobstore import BlobInfo, BlobNotFound, BlobStore, BlobWriter
@@ -79,6 +80,14 @@ def _check_expires_after(anchor: str | None, seconds: str | int | None) -> Expir
     return ExpiresAfter(seconds=value)
 
 
+class FileValidationQueue(Protocol):
+    """Where freshly stored fine-tune files go to have their content validated."""
+
+    def submit(self, project_id: str, file_id: str) -> None:
+        """Validate this file soon; must not block."""
+        ...
+
+
 class IncomingFile:
     """A body being received for a new file; nothing is visible until ``FileService.save``."""
 
@@ -110,22 +119,31 @@ class FileService:
     """Stores, lists, reads and deletes a project's files."""
 
     def __init__(
-        self, store: FileStore, blobs: BlobStore, clock: Clock, *, max_file_bytes: int
+        self,
+        store: FileStore,
+        blobs: BlobStore,
+        clock: Clock,
+        *,
+        max_file_bytes: int,
+        validation: FileValidationQueue | None = None,
     ) -> None:
         self._store = store
         self._blobs = blobs
         self._clock = clock
         self._max_file_bytes = max_file_bytes
+        self._validation = validation
 
     @property
     def max_file_bytes(self) -> int:
         """The largest body ``POST /v1/files`` accepts."""
         return self._max_file_bytes
 
-    def incoming(self, caller: Caller, *, max_bytes: int | None = None) -> IncomingFile:
-        """Start receiving a body for a new file of this caller."""
+    def incoming(
+        self, caller: Caller, *, max_bytes: int | None = None, md5: bool = False
+    ) -> IncomingFile:
+        """Start receiving a body for a new file of this caller (md5 computed only on request)."""
         file_id = new_id(IdPrefix.FILE)
-        writer = self._blobs.open_writer(file_key(caller.project_id, file_id))
+        writer = self._blobs.open_writer(file_key(caller.project_id, file_id), md5=md5)
         return IncomingFile(file_id, writer, max_bytes or self._max_file_bytes)
 
     async def save(
@@ -138,7 +156,7 @@ class FileService:
     ) -> FileRecord:
         """Commit a received body and record the file; a wrong ``expected_md5`` stores nothing."""
         info = await incoming.commit()
-        if expected_md5 is not None and info.md5 != expected_md5.lower():
+        if expected_md5 is not None and info.md5 != expected_md5.lower():  # md5 set when asked
             await self._blobs.delete(info.key)
             raise InvalidRequest(
                 f"The md5 of the assembled file is {info.md5}, not {expected_md5}.", param="md5"
@@ -148,6 +166,7 @@ class FileService:
         expires_after = spec.expires_after
         if expires_after is None and spec.purpose is FilePurpose.BATCH:
             expires_after = ExpiresAfter(BATCH_DEFAULT_EXPIRES_AFTER_S)
+        validate = spec.purpose is FilePurpose.FINE_TUNE and self._validation is not None
         record = FileRecord(
             id=incoming.file_id,
             project_id=caller.project_id,
@@ -155,7 +174,8 @@ class FileService:
             filename=spec.filename,
             bytes=info.size_bytes,
             sha256=info.sha256,
-            status=FileStatus.PROCESSED,
+            # Training data is "uploaded" until its content is validated; other files are done.
+            status=FileStatus.UPLOADED if validate else FileStatus.PROCESSED,
             status_details=None,
             created_at=created_at,
             created_us=now_us,
@@ -166,6 +186,8 @@ class FileService:
         except BaseException:
             await self._blobs.delete(info.key)
             raise
+        if validate and self._validation is not None:
+            self._validation.submit(record.project_id, record.id)
         return record
 
     async def create(
@@ -177,7 +199,7 @@ class FileService:
         expected_md5: str | None = None,
     ) -> FileRecord:
         """Store a whole body from an async stream (used by Uploads and result files)."""
-        incoming = self.incoming(caller, max_bytes=2**63)
+        incoming = self.incoming(caller, max_bytes=2**63, md5=expected_md5 is not None)
         try:
             async for chunk in chunks:
                 await incoming.write(chunk)

@@ -32,6 +32,8 @@ class FileStore:
                     created_at=record.created_at,
                     created_us=record.created_us,
                     expires_at=record.expires_at,
+                    data_format=record.data_format,
+                    n_examples=record.n_examples,
                 )
             )
 
@@ -86,16 +88,38 @@ class FileStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def set_status(
-        self, file_id: str, status: FileStatus, status_details: str | None
+    async def record_validation(
+        self,
+        file_id: str,
+        *,
+        status: FileStatus,
+        status_details: str | None,
+        data_format: str | None,
+        n_examples: int,
     ) -> None:
-        """Record the outcome of background processing."""
+        """Record the outcome of content validation."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(FileRow)
                 .where(FileRow.id == file_id)
-                .values(status=status.value, status_details=status_details)
+                .values(
+                    status=status.value,
+                    status_details=status_details,
+                    data_format=data_format,
+                    n_examples=n_examples,
+                )
             )
+
+    async def awaiting_validation(self, limit: int) -> list[tuple[str, str]]:
+        """(project_id, file_id) of files still waiting for content validation."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(FileRow.project_id, FileRow.id)
+                .where(FileRow.status == FileStatus.UPLOADED.value)
+                .order_by(FileRow.created_us)
+                .limit(limit)
+            )
+            return [(project_id, file_id) for project_id, file_id in rows]
 
     async def expired_ids(self, now_s: int, limit: int) -> list[tuple[str, str]]:
         """(project_id, file_id) of files whose ``expires_at`` has passed."""
@@ -121,4 +145,6 @@ def _record(row: FileRow) -> FileRecord:
         created_at=row.created_at,
         created_us=row.created_us,
         expires_at=row.expires_at,
+        data_format=row.data_format,
+        n_examples=row.n_examples,
     )

@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runtime = Runtime.build(settings)
         attach_runtime(app, runtime)
         await runtime.ensure_default_organization()
+        await runtime.file_validation.resume_pending()
         sweeper = asyncio.create_task(_sweep_forever(runtime), name="ftapi-sweeper")
         try:
             yield
