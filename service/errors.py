@@ -3,6 +3,7 @@
 Domain code raises these; one handler maps them to OpenAI's envelope.
 
     FtapiError                     500 api_error          (a bug: the message never leaks internals)
+    ├── ModelTokenizerError        500 api_error          a base model's tokenizer is unusable
     ├── InvalidRequest             400 invalid_request_error   param = the bad field
     ├── AuthenticationFailed       401 invalid_request_error   invalid_api_key
     ├── NotFound                   404 invalid_request_error   also for another project's objects
@@ -43,6 +44,12 @@ class FtapiError(Exception):
         self.param = param
         self.code = code if code is not None else self.default_code
         self.retry_after_s = retry_after_s
+
+
+class ModelTokenizerError(FtapiError):
+    """A base model's tokenizer files or chat template are unusable; an operator must fix them."""
+
+    default_code = "invalid_model_tokenizer"
 
 
 class InvalidRequest(FtapiError):

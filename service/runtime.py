@@ -16,9 +16,14 @@ from service.blobstore import BlobStore, S3Config, create_blob_store
 from service.clock import Clock, SystemClock
 from service.datasets.file_validation import FileContentValidator, InProcessFileValidation
 from service.datasets.limits import ValidationLimits
+from service.datasets.report_store import DatasetReportStore
+from service.datasets.service import DatasetService
 from service.db.engine import create_engine, create_session_factory
 from service.files.service import FileService
 from service.files.store import FileStore
+from service.jobs.preflight import JobPreflight
+from service.models.registry import ModelRegistry
+from service.models.tokenizers import TokenizerCache
 from service.settings import Settings, StorageBackend
 from service.uploads.service import UploadService
 from service.uploads.store import UploadStore
@@ -40,6 +45,9 @@ class Runtime:
     files: FileService
     uploads: UploadService
     file_validation: InProcessFileValidation
+    registry: ModelRegistry
+    datasets: DatasetService
+    preflight: JobPreflight
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -78,6 +86,22 @@ class Runtime:
             max_part_bytes=limits.max_upload_part_bytes,
             upload_ttl_s=limits.upload_ttl_s,
         )
+        registry = ModelRegistry.from_file(settings.models.registry_path)
+        datasets = DatasetService(
+            files,
+            blobs,
+            registry,
+            TokenizerCache(),
+            DatasetReportStore(sessions),
+            clock,
+            training_data_limits(settings),
+        )
+        preflight = JobPreflight(
+            registry,
+            datasets,
+            min_training_examples=limits.min_training_examples,
+            tokens_per_second=settings.training.estimated_tokens_per_second,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -89,6 +113,9 @@ class Runtime:
             files=files,
             uploads=uploads,
             file_validation=file_validation,
+            registry=registry,
+            datasets=datasets,
+            preflight=preflight,
         )
 
     async def ensure_default_organization(self) -> str:

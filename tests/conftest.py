@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.moto_server import MotoS3Server
 from tests.support.services import RedisServer, port_open, postgres_available
+from tests.support.tiny_model import TinyModels
 
 POSTGRES_MISSING = (
     "PostgreSQL is not reachable on 127.0.0.1:5432: PostgreSQL-backed tests are SKIPPED. "
@@ -55,6 +56,12 @@ def moto_s3() -> Iterator[MotoS3Server]:
 def run_async(coro: object) -> object:
     """Run a coroutine from sync fixture code."""
     return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    """Tiny random Llama models, one per chat template, built on first use (no download)."""
+    return TinyModels(tmp_path_factory.mktemp("tiny-models"))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from service.datasets.http import DatasetController
 from service.db.migrate import upgrade_database_async
 from service.files.http import FilesController
 from service.http.auth import ApiKeyAuthentication
@@ -19,6 +20,7 @@ from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, readyz
 from service.http.request_context import AccessLogMiddleware, add_request_id_header
 from service.http.runtime import attach_runtime
+from service.jobs.http import FineTuningController
 from service.logs import configure_logging
 from service.runtime import Runtime
 from service.settings import Settings
@@ -54,7 +56,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     v1 = Router(
         path="/v1",
-        route_handlers=[FilesController, UploadsController],
+        route_handlers=[
+            FilesController,
+            DatasetController,
+            UploadsController,
+            FineTuningController,
+        ],
         middleware=[ApiKeyAuthentication],
         dependencies=V1_DEPENDENCIES,
     )

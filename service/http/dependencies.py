@@ -8,13 +8,17 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 
 from service.auth.caller import Caller
+from service.datasets.service import DatasetService
 from service.files.service import FileService
 from service.http.runtime import runtime_of
+from service.jobs.preflight import JobPreflight
 from service.uploads.service import UploadService
 
 CallerDep: TypeAlias = NamedDependency[Caller]
 FilesDep: TypeAlias = NamedDependency[FileService]
 UploadsDep: TypeAlias = NamedDependency[UploadService]
+DatasetsDep: TypeAlias = NamedDependency[DatasetService]
+PreflightDep: TypeAlias = NamedDependency[JobPreflight]
 
 
 def _caller(request: Request[Caller, str, Any]) -> Caller:
@@ -29,8 +33,18 @@ def _uploads(request: Request[Any, Any, Any]) -> UploadService:
     return runtime_of(request.app).uploads
 
 
+def _datasets(request: Request[Any, Any, Any]) -> DatasetService:
+    return runtime_of(request.app).datasets
+
+
+def _preflight(request: Request[Any, Any, Any]) -> JobPreflight:
+    return runtime_of(request.app).preflight
+
+
 V1_DEPENDENCIES = {
     "caller": Provide(_caller, sync_to_thread=False),
     "files": Provide(_files, sync_to_thread=False),
     "uploads": Provide(_uploads, sync_to_thread=False),
+    "datasets": Provide(_datasets, sync_to_thread=False),
+    "preflight": Provide(_preflight, sync_to_thread=False),
 }

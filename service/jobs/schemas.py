@@ -1,0 +1,166 @@
+"""The request body of ``POST /v1/fine_tuning/jobs`` (also taken by the estimate endpoint)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from service.datasets.http_schemas import DatasetReportObject
+from service.http.schemas import InputModel
+from service.jobs.hyperparameters import RequestedHyperparameters
+
+AutoOr = Literal["auto"]
+Epochs = Annotated[int, Field(ge=1, le=50)]
+BatchSize = Annotated[int, Field(ge=1, le=256)]
+Multiplier = Annotated[float, Field(gt=0, le=100)]
+Beta = Annotated[float, Field(gt=0, le=2)]
+MAX_METADATA_PAIRS = 16
+
+
+class SupervisedHyperparameters(InputModel):
+    """Hyperparameters of supervised fine-tuning."""
+
+    n_epochs: AutoOr | Epochs = "auto"
+    batch_size: AutoOr | BatchSize = "auto"
+    learning_rate_multiplier: AutoOr | Multiplier = "auto"
+
+
+class DpoHyperparameters(SupervisedHyperparameters):
+    """Hyperparameters of DPO: supervised ones plus ``beta``."""
+
+    beta: AutoOr | Beta = "auto"
+
+
+class SupervisedMethod(InputModel):
+    hyperparameters: SupervisedHyperparameters | None = None
+
+
+class DpoMethod(InputModel):
+    hyperparameters: DpoHyperparameters | None = None
+
+
+class ReinforcementMethod(InputModel):
+    """Accepted for shape only: creating an RFT job answers 400 ``unsupported_method``."""
+
+    grader: dict[str, object] | None = None
+    hyperparameters: dict[str, object] | None = None
+
+
+class Method(InputModel):
+    """``method``: which kind of fine-tuning, with its hyperparameters."""
+
+    type: Literal["supervised", "dpo", "reinforcement"]
+    supervised: SupervisedMethod | None = None
+    dpo: DpoMethod | None = None
+    reinforcement: ReinforcementMethod | None = None
+
+
+class WandbIntegration(InputModel):
+    project: str = Field(min_length=1, max_length=256)
+    name: str | None = Field(default=None, max_length=256)
+    entity: str | None = Field(default=None, max_length=256)
+    tags: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=50)
+
+
+class Integration(InputModel):
+    """Stored and echoed; ftapi does not call out to W&B."""
+
+    type: Literal["wandb"]
+    wandb: WandbIntegration
+
+
+class JobCreate(InputModel):
+    """Body of ``POST /v1/fine_tuning/jobs``."""
+
+    model: str = Field(min_length=1, max_length=256)
+    training_file: str = Field(min_length=1, max_length=64)
+    validation_file: str | None = Field(default=None, max_length=64)
+    suffix: str | None = Field(default=None, min_length=1, max_length=64)
+    seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    method: Method | None = None
+    hyperparameters: SupervisedHyperparameters | None = Field(
+        default=None, description="Deprecated: use method.supervised.hyperparameters."
+    )
+    integrations: list[Integration] | None = Field(default=None, max_length=5)
+    metadata: dict[str, str] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        if len(value) > MAX_METADATA_PAIRS:
+            raise ValueError(f"at most {MAX_METADATA_PAIRS} metadata pairs")
+        for key, item in value.items():
+            if len(key) > 64 or len(item) > 512:
+                raise ValueError("metadata keys are at most 64 characters, values at most 512")
+        return value
+
+    @model_validator(mode="after")
+    def _method_matches_its_block(self) -> JobCreate:
+        if self.method is None:
+            return self
+        blocks = {"supervised": self.method.supervised, "dpo": self.method.dpo}
+        for name, block in blocks.items():
+            if block is not None and name != self.method.type:
+                raise ValueError(f"method.{name} given but method.type is {self.method.type!r}")
+        return self
+
+    @property
+    def method_type(self) -> str:
+        """``supervised`` unless ``method`` says otherwise."""
+        return "supervised" if self.method is None else self.method.type
+
+    def requested_hyperparameters(self) -> RequestedHyperparameters:
+        """The hyperparameters asked for, wherever in the body they were given."""
+        if self.method is not None and self.method.type == "dpo":
+            dpo = self.method.dpo.hyperparameters if self.method.dpo else None
+            dpo = dpo or DpoHyperparameters()
+            return RequestedHyperparameters(
+                n_epochs=dpo.n_epochs,
+                batch_size=dpo.batch_size,
+                learning_rate_multiplier=dpo.learning_rate_multiplier,
+                beta=dpo.beta,
+            )
+        supervised = None
+        if self.method is not None and self.method.supervised is not None:
+            supervised = self.method.supervised.hyperparameters
+        chosen = supervised or self.hyperparameters or SupervisedHyperparameters()
+        return RequestedHyperparameters(
+            n_epochs=chosen.n_epochs,
+            batch_size=chosen.batch_size,
+            learning_rate_multiplier=chosen.learning_rate_multiplier,
+        )
+
+
+class ResolvedHyperparametersObject(BaseModel):
+    """Concrete hyperparameters, ``auto`` resolved."""
+
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    beta: float | None = None
+
+
+class JobProblemObject(BaseModel):
+    """One reason a job would fail."""
+
+    code: str
+    message: str
+    param: str | None
+
+
+class EstimateObject(BaseModel):
+    """``POST /v1/fine_tuning/estimate``: what a job with this body would do, and its problems."""
+
+    object: Literal["fine_tuning.estimate"] = "fine_tuning.estimate"
+    model: str
+    method: str
+    ok: bool
+    problems: list[JobProblemObject]
+    hyperparameters: ResolvedHyperparametersObject | None
+    estimated_trained_tokens: int | None
+    estimated_duration_seconds: float | None
+    training_report: DatasetReportObject | None
+    validation_report: DatasetReportObject | None

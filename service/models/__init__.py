@@ -1,0 +1,1 @@
+"""Models a project may fine-tune and call: the base-model registry (fine-tuned models later)."""

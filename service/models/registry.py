@@ -1,0 +1,87 @@
+"""The base-model registry: which base models may be fine-tuned, read from a TOML file.
+
+    [[models]]
+    id = "ftapi/tiny-llama"          # what callers pass as `model`
+    path = "/srv/models/tiny-llama"  # a local directory with config, tokenizer and safetensors
+    max_seq_length = 2048
+    lora_target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    max_lora_rank = 64
+    # chat_template = "..."          # optional override of the tokenizer's template
+
+Hub ids at a pinned revision and blob-store prefixes as sources arrive with the GPU runner.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.errors import InvalidRequest
+
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass(frozen=True)
+class BaseModelSpec:
+    """One fine-tunable base model."""
+
+    id: str
+    path: Path
+    max_seq_length: int = 2048
+    chat_template: str | None = None
+    lora_target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+    max_lora_rank: int = 64
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.id or any(ch.isspace() for ch in self.id) or ":" in self.id:
+            raise ValueError(f"model id {self.id!r} must be non-empty, without spaces or ':'")
+        if self.max_seq_length < 16:
+            raise ValueError(f"model {self.id}: max_seq_length must be at least 16")
+        if self.max_lora_rank not in VLLM_LORA_RANKS:
+            raise ValueError(
+                f"model {self.id}: max_lora_rank must be one of vLLM's ranks {VLLM_LORA_RANKS}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelRegistry:
+    """The base models this deployment offers."""
+
+    models: tuple[BaseModelSpec, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> ModelRegistry:
+        """Read a registry file; no file means no models."""
+        if path is None or not path.exists():
+            return cls()
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+        specs = []
+        for entry in raw.get("models", []):
+            entry = dict(entry)
+            entry["path"] = (path.parent / entry["path"]).resolve()
+            if "lora_target_modules" in entry:
+                entry["lora_target_modules"] = tuple(entry["lora_target_modules"])
+            specs.append(BaseModelSpec(**entry))
+        ids = [spec.id for spec in specs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{path}: duplicate model ids")
+        return cls(tuple(specs))
+
+    def get(self, model_id: str) -> BaseModelSpec | None:
+        """The model with this id, or None."""
+        return next((spec for spec in self.models if spec.id == model_id), None)
+
+    def require(self, model_id: str, *, param: str = "model") -> BaseModelSpec:
+        """The model with this id, or a 400 naming ``param``."""
+        spec = self.get(model_id)
+        if spec is None:
+            raise InvalidRequest(
+                f"Model {model_id} is not available for fine-tuning or does not exist.",
+                param=param,
+                code="model_not_available",
+            )
+        return spec
