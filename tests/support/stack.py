@@ -20,6 +20,16 @@ from tests.support.services import free_port
 READY_TIMEOUT_S = 30.0
 
 
+def write_registry(path: Path, models: dict[str, Path], *, max_seq_length: int = 512) -> None:
+    """A base-model registry TOML offering ``models`` (id -> model directory)."""
+    entries = [
+        f'[[models]]\nid = "{model_id}"\npath = "{model_dir}"\n'
+        f"max_seq_length = {max_seq_length}\nmax_lora_rank = 64\n"
+        for model_id, model_dir in models.items()
+    ]
+    path.write_text("\n".join(entries))
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Where an api under test keeps its state: database, blob store, Redis."""

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
 from tests.support.moto_server import MotoS3Server
 from tests.support.services import create_database, drop_database
-from tests.support.stack import ApiServer, StackConfig
+from tests.support.stack import ApiServer, StackConfig, write_registry
+from tests.support.tiny_model import TinyModels
 
 STACKS = ["sqlite-local", "sqlite-s3", "postgres-local", "postgres-s3"]
+TINY_MODEL_ID = "ftapi/tiny-chatml"
+
+
+@pytest.fixture(scope="session")
+def model_registry(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A base-model registry offering the tiny ChatML model as ``TINY_MODEL_ID``."""
+    path = tmp_path_factory.mktemp("registry") / "models.toml"
+    write_registry(path, {TINY_MODEL_ID: tiny_models.model_dir("chatml")})
+    return path
 
 
 @pytest.fixture(scope="session", params=STACKS)
@@ -21,6 +32,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
     redis_url: str,
     moto_s3: MotoS3Server,
+    model_registry: Path,
 ) -> Iterator[ApiServer]:
     """A live api on one of the four backend combinations (fresh database and bucket)."""
     database, storage = str(request.param).split("-")
@@ -34,6 +46,7 @@ def api(
         database_url=database_url,
         s3_endpoint_url=moto_s3.endpoint_url if storage == "s3" else None,
         s3_bucket=moto_s3.create_bucket() if storage == "s3" else None,
+        extra_env={"FTAPI_MODELS__REGISTRY_PATH": str(model_registry)},
     )
     try:
         with ApiServer(config) as server:
