@@ -22,8 +22,8 @@ from openai import OpenAI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.services import port_open  # noqa: E402
-from tests.support.stack import ApiServer, StackConfig  # noqa: E402
+from tests.support.services import port_open
+from tests.support.stack import ApiServer, StackConfig
 
 MB = 1024 * 1024
 
@@ -100,8 +100,10 @@ def main() -> None:
         print(f"upload through SDK : {upload_mb_s:8.1f} MB/s")
         print(f"cp on the same disk: {cp_mb_s:8.1f} MB/s")
         print(f"ratio upload/cp    : {upload_mb_s / cp_mb_s:8.2f}   (target >= 0.3)")
-        print(f"server RSS         : {rss_before / MB:.0f} MB idle, {peak / MB:.0f} MB peak "
-              "(target < 300 MB)")
+        print(
+            f"server RSS         : {rss_before / MB:.0f} MB idle, {peak / MB:.0f} MB peak "
+            "(target < 300 MB)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
