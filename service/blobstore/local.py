@@ -28,7 +28,7 @@ from service.blobstore.write_behind import WriteBehindBlobWriter
 
 TEMP_DIR_NAME = ".tmp"
 # At least 1 MiB per thread hop: fewer hops, and hashlib releases the GIL on large buffers.
-DEFAULT_WRITE_BUFFER_BYTES = 1 << 20
+DEFAULT_WRITE_BUFFER_BYTES = 4 << 20
 DEFAULT_IO_THREADS = 8
 
 _P = ParamSpec("_P")
