@@ -22,6 +22,12 @@ class IdPrefix(StrEnum):
     FILE = "file-"
     UPLOAD = "upload_"
     UPLOAD_PART = "part_"
+    JOB = "ftjob-"
+    JOB_EVENT = "ftevent-"
+    CHECKPOINT = "ftckpt_"
+    WEBHOOK_ENDPOINT = "we_"
+    WEBHOOK_EVENT = "evt_"
+    WEBHOOK_DELIVERY = "whdel_"
 
 
 def new_id(prefix: IdPrefix) -> str:

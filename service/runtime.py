@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.auth.store import ProjectStore
@@ -22,8 +22,12 @@ from service.db.engine import create_engine, create_session_factory
 from service.files.service import FileService
 from service.files.store import FileStore
 from service.jobs.preflight import JobPreflight
+from service.jobs.service import JobQuotas, JobService
+from service.jobs.store import JobStore
 from service.models.registry import ModelRegistry
 from service.models.tokenizers import TokenizerCache
+from service.queue.arq_queue import ArqTaskQueue, arq_redis
+from service.queue.protocol import TaskQueue
 from service.settings import Settings, StorageBackend
 from service.uploads.service import UploadService
 from service.uploads.store import UploadStore
@@ -39,7 +43,7 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     blobs: BlobStore
-    redis: Redis
+    redis: ArqRedis
     clock: Clock
     projects: ProjectStore
     files: FileService
@@ -48,6 +52,8 @@ class Runtime:
     registry: ModelRegistry
     datasets: DatasetService
     preflight: JobPreflight
+    queue: TaskQueue
+    jobs: JobService
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -60,11 +66,7 @@ class Runtime:
         )
         sessions = create_session_factory(engine)
         blobs = blob_store_from_settings(settings)
-        redis = Redis.from_url(
-            settings.redis.url,
-            socket_connect_timeout=settings.redis.connect_timeout_s,
-            socket_timeout=settings.redis.connect_timeout_s,
-        )
+        redis = arq_redis(settings.redis.url, connect_timeout_s=settings.redis.connect_timeout_s)
         limits = settings.limits
         file_store = FileStore(sessions)
         file_validation = InProcessFileValidation(
@@ -102,6 +104,18 @@ class Runtime:
             min_training_examples=limits.min_training_examples,
             tokens_per_second=settings.training.estimated_tokens_per_second,
         )
+        queue = ArqTaskQueue(redis)
+        jobs = JobService(
+            JobStore(sessions, clock),
+            queue,
+            registry,
+            datasets,
+            clock,
+            JobQuotas(
+                max_active=settings.jobs.max_active_jobs_per_project,
+                max_running=settings.jobs.max_running_jobs_per_project,
+            ),
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -116,6 +130,8 @@ class Runtime:
             registry=registry,
             datasets=datasets,
             preflight=preflight,
+            queue=queue,
+            jobs=jobs,
         )
 
     async def ensure_default_organization(self) -> str:

@@ -115,6 +115,24 @@ class TrainingSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    """Per-project quotas and the timing of the job machinery."""
+
+    max_active_jobs_per_project: int = Field(
+        default=20, ge=1, description="Jobs validating, queued, running or paused; 429 above."
+    )
+    max_running_jobs_per_project: int = Field(
+        default=4, ge=1, description="Jobs training at once; more wait in the queue."
+    )
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    stale_heartbeat_s: float = Field(
+        default=60.0, gt=0, description="A running job silent this long is re-queued."
+    )
+    max_attempts: int = Field(default=3, ge=1, description="Runner losses before runner_lost.")
+    training_timeout_s: int = Field(default=24 * 3600, ge=60)
+    reconcile_interval_s: int = Field(default=30, ge=1)
+
+
 class Settings(BaseSettings):
     """Everything ftapi reads from its environment."""
 
@@ -133,6 +151,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     models: ModelsSettings = ModelsSettings()
     training: TrainingSettings = TrainingSettings()
+    jobs: JobsSettings = JobsSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Self:

@@ -117,3 +117,97 @@ class UploadPartRow(Base):
     upload_id: Mapped[str] = mapped_column(ForeignKey("uploads.id", ondelete="CASCADE"), index=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_project_order", "project_id", "created_us", "id"),
+        Index("ix_jobs_status", "status"),
+        UniqueConstraint("project_id", "idempotency_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    organization_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(256))
+    training_file: Mapped[str] = mapped_column(String(64))
+    validation_file: Mapped[str | None] = mapped_column(String(64))
+    suffix: Mapped[str | None] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    method_json: Mapped[str] = mapped_column(Text)
+    hyperparameters_json: Mapped[str] = mapped_column(Text)
+    integrations_json: Mapped[str | None] = mapped_column(Text)
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_param: Mapped[str | None] = mapped_column(String(64))
+    fine_tuned_model: Mapped[str | None] = mapped_column(String(512))
+    trained_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    result_files_json: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+    estimated_finish: Mapped[int | None] = mapped_column(BigInteger)
+    heartbeat_us: Mapped[int | None] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class JobMetadataRow(Base):
+    """One ``metadata`` pair of a job, for ``metadata[k]=v`` list filters."""
+
+    __tablename__ = "job_metadata"
+    __table_args__ = (Index("ix_job_metadata_pair", "key", "value"),)
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512))
+
+
+class JobEventRow(Base):
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_order", "job_id", "created_us", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    level: Mapped[str] = mapped_column(String(8))
+    message: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(16))
+    data_json: Mapped[str | None] = mapped_column(Text)
+
+
+class CheckpointRow(Base):
+    __tablename__ = "job_checkpoints"
+    __table_args__ = (
+        Index("ix_job_checkpoints_order", "job_id", "created_us", "id"),
+        UniqueConstraint("job_id", "step_number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    step_number: Mapped[int] = mapped_column(Integer)
+    metrics_json: Mapped[str] = mapped_column(Text)
+    fine_tuned_model_checkpoint: Mapped[str] = mapped_column(String(512), unique=True)
+
+
+class FineTunedModelRow(Base):
+    """A published adapter, callable by its ``ft:`` name."""
+
+    __tablename__ = "fine_tuned_models"
+
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)  # the ft:... name
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str] = mapped_column(String(64), index=True)
+    base_model: Mapped[str] = mapped_column(String(256))
+    blob_prefix: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger)

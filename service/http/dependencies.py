@@ -12,6 +12,7 @@ from service.datasets.service import DatasetService
 from service.files.service import FileService
 from service.http.runtime import runtime_of
 from service.jobs.preflight import JobPreflight
+from service.jobs.service import JobService
 from service.uploads.service import UploadService
 
 CallerDep: TypeAlias = NamedDependency[Caller]
@@ -19,6 +20,7 @@ FilesDep: TypeAlias = NamedDependency[FileService]
 UploadsDep: TypeAlias = NamedDependency[UploadService]
 DatasetsDep: TypeAlias = NamedDependency[DatasetService]
 PreflightDep: TypeAlias = NamedDependency[JobPreflight]
+JobsDep: TypeAlias = NamedDependency[JobService]
 
 
 def _caller(request: Request[Caller, str, Any]) -> Caller:
@@ -41,10 +43,15 @@ def _preflight(request: Request[Any, Any, Any]) -> JobPreflight:
     return runtime_of(request.app).preflight
 
 
+def _jobs(request: Request[Any, Any, Any]) -> JobService:
+    return runtime_of(request.app).jobs
+
+
 V1_DEPENDENCIES = {
     "caller": Provide(_caller, sync_to_thread=False),
     "files": Provide(_files, sync_to_thread=False),
     "uploads": Provide(_uploads, sync_to_thread=False),
     "datasets": Provide(_datasets, sync_to_thread=False),
     "preflight": Provide(_preflight, sync_to_thread=False),
+    "jobs": Provide(_jobs, sync_to_thread=False),
 }

@@ -24,6 +24,11 @@ EXPECTED_TABLES = {
     "uploads",
     "upload_parts",
     "dataset_reports",
+    "jobs",
+    "job_metadata",
+    "job_events",
+    "job_checkpoints",
+    "fine_tuned_models",
 }
 
 

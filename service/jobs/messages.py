@@ -1,0 +1,74 @@
+"""Event wording, as OpenAI writes it (reference §2.4), in one place."""
+
+from __future__ import annotations
+
+from service.jobs.records import EventLevel, EventType, NewEvent
+
+
+def created(job_id: str) -> NewEvent:
+    return NewEvent(f"Created fine-tuning job: {job_id}")
+
+
+def validating(training_file: str, validation_file: str | None) -> NewEvent:
+    if validation_file is None:
+        return NewEvent(f"Validating training file: {training_file}")
+    return NewEvent(
+        f"Validating training file: {training_file} and validation file: {validation_file}"
+    )
+
+
+def files_validated() -> NewEvent:
+    return NewEvent("Files validated, moving job to queued state")
+
+
+def started() -> NewEvent:
+    return NewEvent("Fine-tuning job started")
+
+
+def resumed_from(step: int) -> NewEvent:
+    return NewEvent(f"Fine-tuning job resumed from the checkpoint at step {step}")
+
+
+def step_metrics(step: int, total_steps: int, metrics: dict[str, float]) -> NewEvent:
+    parts = [f"training loss={metrics['train_loss']:.4f}"] if "train_loss" in metrics else []
+    if "valid_loss" in metrics:
+        parts.append(f"validation loss={metrics['valid_loss']:.4f}")
+    if "full_valid_loss" in metrics:
+        parts.append(f"full validation loss={metrics['full_valid_loss']:.4f}")
+    return NewEvent(
+        f"Step {step}/{total_steps}: {', '.join(parts)}".rstrip(": "),
+        type=EventType.METRICS,
+        data={"step": step, "total_steps": total_steps} | metrics,
+    )
+
+
+def checkpoint_saved(model_checkpoint: str, step: int) -> NewEvent:
+    return NewEvent(f"Checkpoint created at step {step}: {model_checkpoint}")
+
+
+def model_created(model: str) -> NewEvent:
+    return NewEvent(f"New fine-tuned model created: {model}")
+
+
+def succeeded() -> NewEvent:
+    return NewEvent("The job has successfully completed")
+
+
+def failed(message: str) -> NewEvent:
+    return NewEvent(f"The job failed: {message}", level=EventLevel.ERROR)
+
+
+def cancelled() -> NewEvent:
+    return NewEvent("Fine-tuning job cancelled")
+
+
+def paused() -> NewEvent:
+    return NewEvent("Fine-tuning job paused")
+
+
+def resumed() -> NewEvent:
+    return NewEvent("Fine-tuning job resumed; moving job to queued state")
+
+
+def requeued(reason: str) -> NewEvent:
+    return NewEvent(f"Fine-tuning job re-queued: {reason}", level=EventLevel.WARN)

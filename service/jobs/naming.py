@@ -1,0 +1,21 @@
+"""Fine-tuned model names: ``ft:{base}:{org}:{suffix}:{id}`` and ``…:ckpt-step-{n}``."""
+
+from __future__ import annotations
+
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._/-]+")
+
+
+def fine_tuned_model_name(
+    base: str, organization_slug: str, suffix: str | None, job_id: str
+) -> str:
+    """OpenAI's shape: the suffix slot stays empty when no suffix was given."""
+    short_id = job_id.removeprefix("ftjob-")[:8]
+    clean_suffix = _UNSAFE.sub("-", suffix or "").strip("-")
+    return f"ft:{base}:{organization_slug}:{clean_suffix}:{short_id}"
+
+
+def checkpoint_model_name(model_name: str, step: int) -> str:
+    """The callable name of a checkpoint of ``model_name``."""
+    return f"{model_name}:ckpt-step-{step}"

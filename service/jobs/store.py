@@ -1,0 +1,409 @@
+"""Job, event, checkpoint and metadata rows. Status changes are compare-and-set with an event."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.clock import Clock, to_seconds
+from service.db.tables import CheckpointRow, JobEventRow, JobMetadataRow, JobRow
+from service.ids import IdPrefix, new_id
+from service.jobs.records import (
+    CheckpointRecord,
+    EventLevel,
+    EventType,
+    JobError,
+    JobEvent,
+    JobRecord,
+    JobStatus,
+    NewEvent,
+    can_transition,
+)
+from service.pagination import ListOrder, Page, keyset_page_query, to_page
+
+
+class JobStore:
+    """Reads and writes jobs; every tenant-facing read filters by project."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        record: JobRecord,
+        events: Sequence[NewEvent],
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> None:
+        """Add a job, its metadata pairs and its first events in one transaction."""
+        async with self._sessions.begin() as session:
+            session.add(_row_of(record, idempotency_key, request_hash))
+            for key, value in (record.metadata or {}).items():
+                session.add(JobMetadataRow(job_id=record.id, key=key, value=value))
+            await session.flush()
+            for event in events:
+                self._add_event(session, record.id, event)
+
+    async def get(self, project_id: str, job_id: str) -> JobRecord | None:
+        """The project's job, or None."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(JobRow).where(JobRow.id == job_id, JobRow.project_id == project_id)
+            )
+            return None if row is None else _record_of(row)
+
+    async def get_any(self, job_id: str) -> JobRecord | None:
+        """A job by id alone (workers only)."""
+        async with self._sessions() as session:
+            row = await session.get(JobRow, job_id)
+            return None if row is None else _record_of(row)
+
+    async def by_idempotency_key(self, project_id: str, key: str) -> tuple[JobRecord, str] | None:
+        """The job created with this key, and the hash of the request that created it."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(JobRow).where(JobRow.project_id == project_id, JobRow.idempotency_key == key)
+            )
+            return None if row is None else (_record_of(row), row.request_hash or "")
+
+    async def list_page(
+        self,
+        project_id: str,
+        *,
+        after_id: str | None,
+        limit: int,
+        metadata: dict[str, str],
+    ) -> Page[JobRecord]:
+        """Newest first; ``metadata`` pairs must all match."""
+        async with self._sessions() as session:
+            query = select(JobRow).where(JobRow.project_id == project_id)
+            for key, value in metadata.items():
+                query = query.where(
+                    exists().where(
+                        JobMetadataRow.job_id == JobRow.id,
+                        JobMetadataRow.key == key,
+                        JobMetadataRow.value == value,
+                    )
+                )
+            cursor = await self._cursor(session, JobRow, after_id, JobRow.project_id == project_id)
+            rows = await session.scalars(
+                keyset_page_query(
+                    query,
+                    created_us=JobRow.created_us,
+                    id_column=JobRow.id,
+                    order=ListOrder.DESC,
+                    after=cursor,
+                    limit=limit,
+                )
+            )
+            return to_page([_record_of(row) for row in rows], limit)
+
+    async def count_by_status(self, project_id: str, statuses: Sequence[JobStatus]) -> int:
+        """How many of the project's jobs are in one of ``statuses``."""
+        async with self._sessions() as session:
+            total = await session.scalar(
+                select(func.count())
+                .select_from(JobRow)
+                .where(JobRow.project_id == project_id, JobRow.status.in_(list(statuses)))
+            )
+            return int(total or 0)
+
+    async def in_statuses(self, statuses: Sequence[JobStatus], limit: int) -> list[JobRecord]:
+        """Jobs of every project in one of ``statuses`` (the reconciler's view)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(JobRow)
+                .where(JobRow.status.in_(list(statuses)))
+                .order_by(JobRow.created_us)
+                .limit(limit)
+            )
+            return [_record_of(row) for row in rows]
+
+    async def transition(
+        self,
+        job_id: str,
+        old: JobStatus,
+        new: JobStatus,
+        event: NewEvent | None,
+        *,
+        attempt: int | None = None,
+        **values: Any,
+    ) -> JobRecord | None:
+        """Move ``old → new`` if the job is still ``old`` (and on ``attempt``, when given).
+
+        Returns the updated job, or None when another actor got there first.
+        """
+        if not can_transition(old, new):
+            raise ValueError(f"transition {old} -> {new} is not in the table")
+        columns = {"status": new.value} | _column_values(values)
+        condition = and_(JobRow.id == job_id, JobRow.status == old.value)
+        if attempt is not None:
+            condition = and_(condition, JobRow.attempt == attempt)
+        async with self._sessions.begin() as session:
+            result = await session.execute(update(JobRow).where(condition).values(**columns))
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            if event is not None:
+                self._add_event(session, job_id, event)
+            row = await session.scalar(
+                select(JobRow).where(JobRow.id == job_id).execution_options(populate_existing=True)
+            )
+            return None if row is None else _record_of(row)
+
+    async def update_running(self, job_id: str, attempt: int, **values: Any) -> bool:
+        """Update fields of a running job owned by ``attempt`` (heartbeat, estimates)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == job_id,
+                    JobRow.status == JobStatus.RUNNING.value,
+                    JobRow.attempt == attempt,
+                )
+                .values(**_column_values(values))
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def add_event(self, job_id: str, event: NewEvent) -> None:
+        """Append one event."""
+        async with self._sessions.begin() as session:
+            self._add_event(session, job_id, event)
+
+    async def events_page(self, job_id: str, *, after_id: str | None, limit: int) -> Page[JobEvent]:
+        """Newest first, strictly older than ``after_id``."""
+        async with self._sessions() as session:
+            cursor = await self._cursor(
+                session, JobEventRow, after_id, JobEventRow.job_id == job_id
+            )
+            rows = await session.scalars(
+                keyset_page_query(
+                    select(JobEventRow).where(JobEventRow.job_id == job_id),
+                    created_us=JobEventRow.created_us,
+                    id_column=JobEventRow.id,
+                    order=ListOrder.DESC,
+                    after=cursor,
+                    limit=limit,
+                )
+            )
+            return to_page([_event_of(row) for row in rows], limit)
+
+    async def events_since(self, job_id: str, after_id: str | None, limit: int) -> list[JobEvent]:
+        """Oldest first, strictly newer than ``after_id`` (for following a job live)."""
+        async with self._sessions() as session:
+            cursor = await self._cursor(
+                session, JobEventRow, after_id, JobEventRow.job_id == job_id
+            )
+            rows = await session.scalars(
+                keyset_page_query(
+                    select(JobEventRow).where(JobEventRow.job_id == job_id),
+                    created_us=JobEventRow.created_us,
+                    id_column=JobEventRow.id,
+                    order=ListOrder.ASC,
+                    after=cursor,
+                    limit=limit,
+                )
+            )
+            return [_event_of(row) for row in rows][:limit]
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    async def add_checkpoint(self, record: CheckpointRecord, event: NewEvent) -> bool:
+        """Record a checkpoint (once per step) with its event; False if the step exists."""
+        async with self._sessions.begin() as session:
+            found = await session.scalar(
+                select(CheckpointRow.id).where(
+                    CheckpointRow.job_id == record.job_id,
+                    CheckpointRow.step_number == record.step_number,
+                )
+            )
+            if found is not None:
+                return False
+            session.add(
+                CheckpointRow(
+                    id=record.id,
+                    job_id=record.job_id,
+                    project_id=record.project_id,
+                    created_at=record.created_at,
+                    created_us=record.created_us,
+                    step_number=record.step_number,
+                    metrics_json=json.dumps(record.metrics),
+                    fine_tuned_model_checkpoint=record.fine_tuned_model_checkpoint,
+                )
+            )
+            self._add_event(session, record.job_id, event)
+            return True
+
+    async def checkpoints_page(
+        self, job_id: str, *, after_id: str | None, limit: int
+    ) -> Page[CheckpointRecord]:
+        """Newest first."""
+        async with self._sessions() as session:
+            cursor = await self._cursor(
+                session, CheckpointRow, after_id, CheckpointRow.job_id == job_id
+            )
+            rows = await session.scalars(
+                keyset_page_query(
+                    select(CheckpointRow).where(CheckpointRow.job_id == job_id),
+                    created_us=CheckpointRow.created_us,
+                    id_column=CheckpointRow.id,
+                    order=ListOrder.DESC,
+                    after=cursor,
+                    limit=limit,
+                )
+            )
+            return to_page([_checkpoint_of(row) for row in rows], limit)
+
+    async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
+        """The checkpoint with the highest step."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(CheckpointRow)
+                .where(CheckpointRow.job_id == job_id)
+                .order_by(CheckpointRow.step_number.desc())
+                .limit(1)
+            )
+            return None if row is None else _checkpoint_of(row)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _add_event(self, session: AsyncSession, job_id: str, event: NewEvent) -> None:
+        now_us = self._clock.now_us()
+        session.add(
+            JobEventRow(
+                id=new_id(IdPrefix.JOB_EVENT),
+                job_id=job_id,
+                created_at=to_seconds(now_us),
+                created_us=now_us,
+                level=event.level.value,
+                message=event.message,
+                type=event.type.value,
+                data_json=None if event.data is None else json.dumps(event.data),
+            )
+        )
+
+    @staticmethod
+    async def _cursor(
+        session: AsyncSession, table: Any, after_id: str | None, scope: Any
+    ) -> tuple[int, str] | None:
+        if after_id is None:
+            return None
+        query: Select[Any] = select(table.created_us, table.id).where(table.id == after_id, scope)
+        found = (await session.execute(query)).first()
+        return None if found is None else (found[0], found[1])
+
+
+_JSON_COLUMNS = {
+    "hyperparameters": "hyperparameters_json",
+    "method": "method_json",
+    "result_files": "result_files_json",
+}
+
+
+def _column_values(values: dict[str, Any]) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "error":
+            error: JobError | None = value
+            columns |= {
+                "error_code": None if error is None else error.code,
+                "error_message": None if error is None else error.message,
+                "error_param": None if error is None else error.param,
+            }
+        elif name in _JSON_COLUMNS:
+            columns[_JSON_COLUMNS[name]] = json.dumps(value)
+        else:
+            columns[name] = value
+    return columns
+
+
+def _row_of(record: JobRecord, idempotency_key: str | None, request_hash: str | None) -> JobRow:
+    return JobRow(
+        id=record.id,
+        project_id=record.project_id,
+        organization_id=record.organization_id,
+        model=record.model,
+        training_file=record.training_file,
+        validation_file=record.validation_file,
+        suffix=record.suffix,
+        seed=record.seed,
+        method_json=json.dumps(record.method),
+        hyperparameters_json=json.dumps(record.hyperparameters),
+        integrations_json=None if record.integrations is None else json.dumps(record.integrations),
+        metadata_json=None if record.metadata is None else json.dumps(record.metadata),
+        status=record.status.value,
+        attempt=record.attempt,
+        result_files_json=json.dumps(record.result_files),
+        created_at=record.created_at,
+        created_us=record.created_us,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+
+
+def _record_of(row: JobRow) -> JobRecord:
+    error = None
+    if row.error_code is not None:
+        error = JobError(
+            code=row.error_code, message=row.error_message or "", param=row.error_param
+        )
+    return JobRecord(
+        id=row.id,
+        project_id=row.project_id,
+        organization_id=row.organization_id,
+        model=row.model,
+        training_file=row.training_file,
+        validation_file=row.validation_file,
+        suffix=row.suffix,
+        seed=row.seed,
+        method=json.loads(row.method_json),
+        hyperparameters=json.loads(row.hyperparameters_json),
+        integrations=None if row.integrations_json is None else json.loads(row.integrations_json),
+        metadata=None if row.metadata_json is None else json.loads(row.metadata_json),
+        status=JobStatus(row.status),
+        created_at=row.created_at,
+        created_us=row.created_us,
+        attempt=row.attempt,
+        error=error,
+        fine_tuned_model=row.fine_tuned_model,
+        trained_tokens=row.trained_tokens,
+        result_files=json.loads(row.result_files_json),
+        finished_at=row.finished_at,
+        estimated_finish=row.estimated_finish,
+        heartbeat_us=row.heartbeat_us,
+    )
+
+
+def _event_of(row: JobEventRow) -> JobEvent:
+    return JobEvent(
+        id=row.id,
+        job_id=row.job_id,
+        created_at=row.created_at,
+        created_us=row.created_us,
+        level=EventLevel(row.level),
+        message=row.message,
+        type=EventType(row.type),
+        data=None if row.data_json is None else json.loads(row.data_json),
+    )
+
+
+def _checkpoint_of(row: CheckpointRow) -> CheckpointRecord:
+    return CheckpointRecord(
+        id=row.id,
+        job_id=row.job_id,
+        project_id=row.project_id,
+        created_at=row.created_at,
+        created_us=row.created_us,
+        step_number=row.step_number,
+        metrics=json.loads(row.metrics_json),
+        fine_tuned_model_checkpoint=row.fine_tuned_model_checkpoint,
+    )

@@ -1,0 +1,1 @@
+"""Task queues on Redis (arq): names, serialization, and the enqueue seam the domain uses."""
