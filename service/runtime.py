@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, S3Config, create_blob_store
 from service.clock import Clock, SystemClock
-from service.datasets.file_validation import FileContentValidator, InProcessFileValidation
+from service.datasets.file_validation import FileContentValidator, QueuedFileValidation
 from service.datasets.limits import ValidationLimits
 from service.datasets.report_store import DatasetReportStore
 from service.datasets.service import DatasetService
@@ -24,13 +24,17 @@ from service.files.store import FileStore
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobQuotas, JobService
 from service.jobs.store import JobStore
+from service.models.fine_tuned import FineTunedModelStore
 from service.models.registry import ModelRegistry
+from service.models.service import ModelService
 from service.models.tokenizers import TokenizerCache
 from service.queue.arq_queue import ArqTaskQueue, arq_redis
 from service.queue.protocol import TaskQueue
 from service.settings import Settings, StorageBackend
 from service.uploads.service import UploadService
 from service.uploads.store import UploadStore
+from service.webhooks.factory import build_webhook_service
+from service.webhooks.service import WebhookService
 
 DEFAULT_PROJECT_NAME = "default"
 
@@ -48,12 +52,17 @@ class Runtime:
     projects: ProjectStore
     files: FileService
     uploads: UploadService
-    file_validation: InProcessFileValidation
+    file_store: FileStore
+    file_validator: FileContentValidator
     registry: ModelRegistry
     datasets: DatasetService
     preflight: JobPreflight
     queue: TaskQueue
+    jobs_store: JobStore
     jobs: JobService
+    fine_tuned_models: FineTunedModelStore
+    models: ModelService
+    webhooks: WebhookService
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -68,16 +77,15 @@ class Runtime:
         blobs = blob_store_from_settings(settings)
         redis = arq_redis(settings.redis.url, connect_timeout_s=settings.redis.connect_timeout_s)
         limits = settings.limits
+        queue = ArqTaskQueue(redis)
         file_store = FileStore(sessions)
-        file_validation = InProcessFileValidation(
-            FileContentValidator(file_store, blobs, training_data_limits(settings)), file_store
-        )
+        file_validator = FileContentValidator(file_store, blobs, training_data_limits(settings))
         files = FileService(
             file_store,
             blobs,
             clock,
             max_file_bytes=limits.max_file_bytes,
-            validation=file_validation,
+            validation=QueuedFileValidation(queue),
         )
         uploads = UploadService(
             UploadStore(sessions),
@@ -89,6 +97,7 @@ class Runtime:
             upload_ttl_s=limits.upload_ttl_s,
         )
         registry = ModelRegistry.from_file(settings.models.registry_path)
+        fine_tuned_models = FineTunedModelStore(sessions)
         datasets = DatasetService(
             files,
             blobs,
@@ -104,9 +113,10 @@ class Runtime:
             min_training_examples=limits.min_training_examples,
             tokens_per_second=settings.training.estimated_tokens_per_second,
         )
-        queue = ArqTaskQueue(redis)
+        webhooks = build_webhook_service(settings.webhooks, sessions, queue, clock)
+        jobs_store = JobStore(sessions, clock)
         jobs = JobService(
-            JobStore(sessions, clock),
+            jobs_store,
             queue,
             registry,
             datasets,
@@ -115,6 +125,7 @@ class Runtime:
                 max_active=settings.jobs.max_active_jobs_per_project,
                 max_running=settings.jobs.max_running_jobs_per_project,
             ),
+            notifier=webhooks,
         )
         return cls(
             settings=settings,
@@ -126,12 +137,17 @@ class Runtime:
             projects=ProjectStore(sessions, clock),
             files=files,
             uploads=uploads,
-            file_validation=file_validation,
+            file_store=file_store,
+            file_validator=file_validator,
             registry=registry,
             datasets=datasets,
             preflight=preflight,
             queue=queue,
+            jobs_store=jobs_store,
             jobs=jobs,
+            fine_tuned_models=fine_tuned_models,
+            models=ModelService(registry, fine_tuned_models, clock),
+            webhooks=webhooks,
         )
 
     async def ensure_default_organization(self) -> str:
@@ -140,7 +156,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop background work, then release connections and pools."""
-        await self.file_validation.close()
+        await self.webhooks.close()
         await self.redis.aclose()
         await self.blobs.close()
         await self.engine.dispose()

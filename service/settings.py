@@ -7,6 +7,7 @@ holds a global instance.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
@@ -133,6 +134,50 @@ class JobsSettings(BaseModel):
     reconcile_interval_s: int = Field(default=30, ge=1)
 
 
+class TrainerSettings(BaseModel):
+    """Which trainer the gpu worker runs."""
+
+    import_path: str | None = Field(
+        default=None,
+        description="'module:attribute' of a Trainer class (instantiated with no arguments).",
+    )
+
+
+class WebhooksSettings(BaseModel):
+    """Webhook delivery: where deliveries may go, and how patiently they are retried."""
+
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let endpoints point at loopback, private, link-local and CGNAT addresses "
+        "(SSRF guard off for internal ranges; development and tests).",
+    )
+    allowed_target_networks: list[str] = Field(
+        default_factory=list,
+        description='CIDRs endpoints may reach even though internal, e.g. ["10.20.0.0/16"].',
+    )
+    delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    resolve_timeout_s: float = Field(default=5.0, gt=0, le=30)
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    retry_schedule_s: list[float] = Field(
+        default=[5, 30, 120, 600, 3600, 3 * 3600, 6 * 3600],
+        min_length=1,
+        description="Waits after attempt 1, 2, ... failed; the last one repeats.",
+    )
+    retry_jitter_ratio: float = Field(default=0.1, ge=0, le=0.5)
+    max_endpoints_per_project: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _networks_and_waits_are_valid(self) -> Self:
+        for cidr in self.allowed_target_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"webhooks.allowed_target_networks: {exc}") from None
+        if any(wait_s < 0 for wait_s in self.retry_schedule_s):
+            raise ValueError("webhooks.retry_schedule_s: waits must not be negative")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything ftapi reads from its environment."""
 
@@ -152,6 +197,8 @@ class Settings(BaseSettings):
     models: ModelsSettings = ModelsSettings()
     training: TrainingSettings = TrainingSettings()
     jobs: JobsSettings = JobsSettings()
+    webhooks: WebhooksSettings = WebhooksSettings()
+    trainer: TrainerSettings = TrainerSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Self:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.jobs import TINY_MODEL_ID
 from tests.support.moto_server import MotoS3Server
-from tests.support.services import RedisServer, port_open, postgres_available
+from tests.support.services import RedisServer, postgres_available
+from tests.support.stack import write_registry
 from tests.support.tiny_model import TinyModels
 
 POSTGRES_MISSING = (
@@ -20,17 +22,21 @@ POSTGRES_MISSING = (
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A reachable Redis: the machine's on 6379, else a private redis-server for the session."""
-    if port_open("127.0.0.1", 6379):
-        yield "redis://127.0.0.1:6379/0"
-        return
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server for the session: stacks never share queues, and fault tests may
+    restart it without touching anything else on the machine."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis database of this test's own."""
+    return redis_server.new_database_url()
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +68,14 @@ def run_async(coro: object) -> object:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     """Tiny random Llama models, one per chat template, built on first use (no download)."""
     return TinyModels(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture(scope="session")
+def job_registry(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A base-model registry offering the tiny ChatML model as ``TINY_MODEL_ID``."""
+    path = tmp_path_factory.mktemp("registry") / "models.toml"
+    write_registry(path, {TINY_MODEL_ID: tiny_models.model_dir("chatml")})
+    return path
 
 
 @pytest.fixture

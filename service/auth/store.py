@@ -27,6 +27,10 @@ class ApiKeyRecord:
     revoked_at: int | None
 
 
+# Marks actions taken by ftapi's own workers rather than through an API key.
+SYSTEM_KEY_ID = "system"
+
+
 class ProjectStore:
     """Tenancy rows: organizations, projects, API keys."""
 
@@ -134,6 +138,25 @@ class ProjectStore:
                 organization_id=organization_id,
                 organization_slug=slug,
                 api_key_id=key.id,
+            )
+
+    async def system_caller(self, project_id: str) -> Caller | None:
+        """A caller acting for ``project_id`` without a key (workers acting on a job's behalf)."""
+        async with self._sessions() as session:
+            found = (
+                await session.execute(
+                    select(ProjectRow.organization_id, OrganizationRow.slug)
+                    .join(OrganizationRow, OrganizationRow.id == ProjectRow.organization_id)
+                    .where(ProjectRow.id == project_id)
+                )
+            ).first()
+            if found is None:
+                return None
+            return Caller(
+                project_id=project_id,
+                organization_id=found[0],
+                organization_slug=found[1],
+                api_key_id=SYSTEM_KEY_ID,
             )
 
     def _now_s(self) -> int:

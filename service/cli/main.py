@@ -10,13 +10,17 @@ import typer
 
 from service.cli.dev import dev
 from service.cli.keys import keys_app
+from service.cli.models import models_app
+from service.cli.worker import worker
 from service.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Metadata database.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
 app.command("dev")(dev)
+app.command("worker")(worker)
 
 
 @db_app.command("upgrade")

@@ -7,7 +7,6 @@ in ``status_details``), plus the detected format and example count that job crea
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from service.blobstore import BlobNotFound, BlobStore
@@ -18,6 +17,8 @@ from service.datasets.problems import ValidationReport
 from service.datasets.validation import validate_jsonl
 from service.files.records import FileStatus
 from service.files.store import FileStore
+from service.queue.names import QueueName, TaskName, validate_file_key
+from service.queue.protocol import TaskQueue
 
 logger = logging.getLogger(__name__)
 
@@ -30,14 +31,14 @@ class FileContentValidator:
         self._blobs = blobs
         self._limits = limits
 
-    async def validate(self, project_id: str, file_id: str) -> ValidationReport | None:
+    async def validate(self, file_id: str) -> ValidationReport | None:
         """Validate the file if it still awaits validation; None when there is nothing to do."""
-        record = await self._store.get(project_id, file_id)
+        record = await self._store.get_any(file_id)
         if record is None or record.status is not FileStatus.UPLOADED:
             return None
         try:
             report = await consume_in_thread(
-                self._blobs.read_stream(file_key(project_id, file_id)),
+                self._blobs.read_stream(file_key(record.project_id, file_id)),
                 lambda chunks: validate_jsonl(chunks, self._limits),
             )
         except BlobNotFound:
@@ -52,45 +53,14 @@ class FileContentValidator:
         return report
 
 
-class InProcessFileValidation:
-    """A ``FileValidationQueue`` running validations as tasks of this process, a few at a time.
+class QueuedFileValidation:
+    """A ``FileValidationQueue`` that hands validation to the ctl workers."""
 
-    Files left ``uploaded`` by a restart are picked up again by ``resume_pending``.
-    """
+    def __init__(self, queue: TaskQueue) -> None:
+        self._queue = queue
 
-    def __init__(self, validator: FileContentValidator, store: FileStore, *, concurrency: int = 1):
-        self._validator = validator
-        self._store = store
-        self._slots = asyncio.Semaphore(concurrency)
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def submit(self, project_id: str, file_id: str) -> None:
-        """Validate the file in the background."""
-        task = asyncio.get_running_loop().create_task(self._run(project_id, file_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def resume_pending(self, *, batch_size: int = 1000) -> int:
-        """Resubmit files still awaiting validation (after a restart); returns how many."""
-        pending = await self._store.awaiting_validation(batch_size)
-        for project_id, file_id in pending:
-            self.submit(project_id, file_id)
-        return len(pending)
-
-    async def drain(self) -> None:
-        """Wait for every submitted validation to finish."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        """Cancel what is still running (the files stay ``uploaded`` and resume next start)."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def _run(self, project_id: str, file_id: str) -> None:
-        async with self._slots:
-            try:
-                await self._validator.validate(project_id, file_id)
-            except Exception:
-                logger.exception("file validation failed", extra={"file_id": file_id})
+    async def submit(self, project_id: str, file_id: str) -> None:
+        """Queue the file's validation (deduplicated per file)."""
+        await self._queue.enqueue(
+            TaskName.VALIDATE_FILE, file_id, queue=QueueName.CTL, key=validate_file_key(file_id)
+        )

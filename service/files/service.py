@@ -83,8 +83,8 @@ def _check_expires_after(anchor: str | None, seconds: str | int | None) -> Expir
 class FileValidationQueue(Protocol):
     """Where freshly stored fine-tune files go to have their content validated."""
 
-    def submit(self, project_id: str, file_id: str) -> None:
-        """Validate this file soon; must not block."""
+    async def submit(self, project_id: str, file_id: str) -> None:
+        """Validate this file soon."""
         ...
 
 
@@ -187,7 +187,10 @@ class FileService:
             await self._blobs.delete(info.key)
             raise
         if validate and self._validation is not None:
-            self._validation.submit(record.project_id, record.id)
+            try:
+                await self._validation.submit(record.project_id, record.id)
+            except Exception:  # the row says "uploaded": the reconciler submits it again
+                logger.warning("could not queue validation", extra={"file_id": record.id})
         return record
 
     async def create(

@@ -45,6 +45,12 @@ class FileStore:
             )
             return None if row is None else _record(row)
 
+    async def get_any(self, file_id: str) -> FileRecord | None:
+        """A file by id alone (workers only)."""
+        async with self._sessions() as session:
+            row = await session.get(FileRow, file_id)
+            return None if row is None else _record(row)
+
     async def list_page(
         self,
         project_id: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -22,14 +21,15 @@ from service.http.request_context import AccessLogMiddleware, add_request_id_hea
 from service.http.runtime import attach_runtime
 from service.jobs.http import FineTuningController
 from service.logs import configure_logging
+from service.models.http import ModelsController
 from service.runtime import Runtime
 from service.settings import Settings
 from service.uploads.http import UploadsController
+from service.webhooks.http import WebhookEndpointsController, list_webhook_event_types
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "0.1.0"
-SWEEP_INTERVAL_S = 60.0
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -44,14 +44,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runtime = Runtime.build(settings)
         attach_runtime(app, runtime)
         await runtime.ensure_default_organization()
-        await runtime.file_validation.resume_pending()
-        sweeper = asyncio.create_task(_sweep_forever(runtime), name="ftapi-sweeper")
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
             await runtime.close()
 
     v1 = Router(
@@ -61,6 +56,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DatasetController,
             UploadsController,
             FineTuningController,
+            ModelsController,
+            WebhookEndpointsController,
+            list_webhook_event_types,
         ],
         middleware=[ApiKeyAuthentication],
         dependencies=V1_DEPENDENCIES,
@@ -85,14 +83,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
-
-
-async def _sweep_forever(runtime: Runtime) -> None:
-    """Expire stale uploads and files periodically (moves to the ctl queue's cron later)."""
-    while True:
-        await asyncio.sleep(SWEEP_INTERVAL_S)
-        try:
-            await runtime.uploads.sweep()
-            await runtime.files.delete_expired()
-        except Exception:
-            logger.exception("sweep failed; will retry")

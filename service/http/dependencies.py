@@ -13,7 +13,9 @@ from service.files.service import FileService
 from service.http.runtime import runtime_of
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
+from service.models.service import ModelService
 from service.uploads.service import UploadService
+from service.webhooks.service import WebhookService
 
 CallerDep: TypeAlias = NamedDependency[Caller]
 FilesDep: TypeAlias = NamedDependency[FileService]
@@ -21,6 +23,8 @@ UploadsDep: TypeAlias = NamedDependency[UploadService]
 DatasetsDep: TypeAlias = NamedDependency[DatasetService]
 PreflightDep: TypeAlias = NamedDependency[JobPreflight]
 JobsDep: TypeAlias = NamedDependency[JobService]
+ModelsDep: TypeAlias = NamedDependency[ModelService]
+WebhooksDep: TypeAlias = NamedDependency[WebhookService]
 
 
 def _caller(request: Request[Caller, str, Any]) -> Caller:
@@ -47,6 +51,14 @@ def _jobs(request: Request[Any, Any, Any]) -> JobService:
     return runtime_of(request.app).jobs
 
 
+def _models(request: Request[Any, Any, Any]) -> ModelService:
+    return runtime_of(request.app).models
+
+
+def _webhooks(request: Request[Any, Any, Any]) -> WebhookService:
+    return runtime_of(request.app).webhooks
+
+
 V1_DEPENDENCIES = {
     "caller": Provide(_caller, sync_to_thread=False),
     "files": Provide(_files, sync_to_thread=False),
@@ -54,4 +66,6 @@ V1_DEPENDENCIES = {
     "datasets": Provide(_datasets, sync_to_thread=False),
     "preflight": Provide(_preflight, sync_to_thread=False),
     "jobs": Provide(_jobs, sync_to_thread=False),
+    "models": Provide(_models, sync_to_thread=False),
+    "webhooks": Provide(_webhooks, sync_to_thread=False),
 }

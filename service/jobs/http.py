@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent
+from litestar.response.base import ASGIResponse
 from litestar.response.sse import ServerSentEventMessage
 
 from service.auth.caller import Caller
@@ -25,6 +26,18 @@ from service.jobs.service import JobService
 from service.jobs.wire import CheckpointObject, FineTuningJobEventObject, FineTuningJobObject
 
 STREAM_POLL_INTERVAL_S = 0.5
+
+
+class _EventStream(ServerSentEvent):
+    """An SSE response that keeps ``text/event-stream`` when its handler may also answer JSON.
+
+    Litestar passes the handler's media type (JSON here, for the paged answer) to the response,
+    and streaming responses prefer it to their own despite the docstring saying otherwise.
+    """
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        kwargs["media_type"] = None
+        return super().to_asgi_response(*args, **kwargs)
 JobIdPath = FromPath[str]
 After = Annotated[str | None, QueryParameter(description="Cursor: the last id of a page.")]
 
@@ -62,7 +75,7 @@ class FineTuningController(Controller):
         idempotency_key: Annotated[
             str | None,
             HeaderParameter(
-                header="Idempotency-Key",
+                name="Idempotency-Key",
                 required=False,
                 max_length=255,
                 description="The same key and body return the same job.",
@@ -139,7 +152,7 @@ class FineTuningController(Controller):
         if stream:
             await jobs.get(caller, job_id)
             start = request.headers.get("last-event-id") or after
-            return ServerSentEvent(_follow(jobs, caller, job_id, start))
+            return _EventStream(_follow(jobs, caller, job_id, start))
         page = await jobs.events(caller, job_id, after=after, limit=limit)
         return _page([FineTuningJobEventObject.of(e) for e in page.items], page.has_more)
 

@@ -46,9 +46,9 @@ class JobStore:
         """Add a job, its metadata pairs and its first events in one transaction."""
         async with self._sessions.begin() as session:
             session.add(_row_of(record, idempotency_key, request_hash))
+            await session.flush()  # the job row first: metadata and events reference it
             for key, value in (record.metadata or {}).items():
                 session.add(JobMetadataRow(job_id=record.id, key=key, value=value))
-            await session.flush()
             for event in events:
                 self._add_event(session, record.id, event)
 
@@ -134,10 +134,10 @@ class JobStore:
         new: JobStatus,
         event: NewEvent | None,
         *,
-        attempt: int | None = None,
+        expected_attempt: int | None = None,
         **values: Any,
     ) -> JobRecord | None:
-        """Move ``old → new`` if the job is still ``old`` (and on ``attempt``, when given).
+        """Move ``old → new`` if the job is still ``old`` (and on ``expected_attempt``, if given).
 
         Returns the updated job, or None when another actor got there first.
         """
@@ -145,8 +145,8 @@ class JobStore:
             raise ValueError(f"transition {old} -> {new} is not in the table")
         columns = {"status": new.value} | _column_values(values)
         condition = and_(JobRow.id == job_id, JobRow.status == old.value)
-        if attempt is not None:
-            condition = and_(condition, JobRow.attempt == attempt)
+        if expected_attempt is not None:
+            condition = and_(condition, JobRow.attempt == expected_attempt)
         async with self._sessions.begin() as session:
             result = await session.execute(update(JobRow).where(condition).values(**columns))
             if not result.rowcount:  # type: ignore[attr-defined]

@@ -77,3 +77,8 @@ class ArqTaskQueue:
         # attempt gets a fresh id (see names.train_key), so a later attempt is never hit.
         if await self.is_pending(key):
             await self._redis.zadd(abort_jobs_ss, {key: int(time.time() * 1000)})
+
+    async def release_claim(self, key: str) -> None:
+        # arq re-runs a lost task only when its in-progress marker expires, and that TTL is the
+        # worker's longest timeout (hours for training; arq #402/#407): drop the marker instead.
+        await self._redis.delete(ARQ_IN_PROGRESS_KEY_PREFIX + key)

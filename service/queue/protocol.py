@@ -28,3 +28,7 @@ class TaskQueue(Protocol):
     async def abort(self, key: str) -> None:
         """Ask workers to drop or cancel the task with ``key`` (best effort)."""
         ...
+
+    async def release_claim(self, key: str) -> None:
+        """Forget a dead worker's claim on the task ``key`` so it can be picked up at once."""
+        ...

@@ -31,16 +31,29 @@ def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
 
 
 class RedisServer:
-    """A private redis-server on a free port (used when none runs on 6379)."""
+    """A private redis-server on a free port, with many databases so each stack gets its own.
+
+    Tests own it, so they can also stop and restart it (fault tests).
+    """
+
+    DATABASES = 256
 
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self._data_dir = data_dir
         self._process: subprocess.Popen[bytes] | None = None
+        self._next_db = 0
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def new_database_url(self) -> str:
+        """The URL of a database no other stack of this session uses."""
+        self._next_db += 1
+        if self._next_db >= self.DATABASES:
+            raise RuntimeError("out of Redis databases for this test session")
+        return f"redis://127.0.0.1:{self.port}/{self._next_db}"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
@@ -50,6 +63,8 @@ class RedisServer:
         self._process = subprocess.Popen(
             [
                 binary,
+                "--databases",
+                str(self.DATABASES),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -68,6 +83,11 @@ class RedisServer:
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port (without persistence, data is gone)."""
+        self.stop()
+        self.start()
 
     def stop(self) -> None:
         if self._process is not None:

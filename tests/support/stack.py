@@ -76,14 +76,97 @@ class StackConfig:
             os.environ.update(saved)
 
 
-class ApiServer:
-    """``uvicorn service.http.app:create_app`` on a free port, stopped on exit."""
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DETERMINISTIC_TRAINER = "tests.support.deterministic_trainer:DeterministicTrainer"
 
-    def __init__(self, config: StackConfig) -> None:
+
+class WorkerProcess:
+    """``ftapi worker --queue ctl|gpu`` in a child process (its own process group)."""
+
+    def __init__(self, config: StackConfig, queue: str, extra_env: dict[str, str] | None = None):
+        self.config = config
+        self.queue = queue
+        self._extra_env = extra_env or {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self.log_path = config.data_dir / f"worker-{queue}-{id(self)}.log"
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self) -> None:
+        """Start the worker (it connects and polls on its own)."""
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        env = os.environ | self.config.env() | self._extra_env
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "worker", "--queue", self.queue],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a lost node would be."""
+        assert self._process is not None
+        self._process.kill()
+        self._process.wait()
+
+    def terminate(self, timeout_s: float = 30) -> None:
+        """SIGTERM and wait: a graceful stop (deploys, scale-in)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def log_tail(self, n_bytes: int = 4000) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_bytes()[-n_bytes:].decode(errors="replace")
+
+
+class ApiServer:
+    """``uvicorn service.http.app:create_app`` on a free port, plus the workers it needs.
+
+    A ctl worker runs beside the api by default (file validation needs it); ``gpu_workers``
+    adds gpu workers running ``trainer`` (the deterministic test trainer by default).
+    """
+
+    def __init__(
+        self,
+        config: StackConfig,
+        *,
+        ctl_worker: bool = True,
+        gpu_workers: int = 0,
+        trainer: str = DETERMINISTIC_TRAINER,
+    ) -> None:
         self.config = config
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path = config.data_dir / f"api-{self.port}.log"
+        gpu_env = {"FTAPI_TRAINER__IMPORT_PATH": trainer}
+        self.workers = ([WorkerProcess(config, "ctl")] if ctl_worker else []) + [
+            WorkerProcess(config, "gpu", gpu_env) for _ in range(gpu_workers)
+        ]
+
+    def add_gpu_worker(self, trainer: str = DETERMINISTIC_TRAINER) -> WorkerProcess:
+        """Start one more gpu worker."""
+        worker = WorkerProcess(self.config, "gpu", {"FTAPI_TRAINER__IMPORT_PATH": trainer})
+        worker.start()
+        self.workers.append(worker)
+        return worker
 
     @property
     def base_url(self) -> str:
@@ -104,9 +187,11 @@ class ApiServer:
         return int(psutil.Process(self.pid).memory_info().rss)
 
     def start(self) -> None:
-        """Start the server and wait until /readyz says every dependency answers."""
+        """Start the server and its workers; wait until /readyz says every dependency answers."""
         self.start_without_waiting()
         self._wait_for("/readyz")
+        for worker in self.workers:
+            worker.start()
 
     def wait_until_serving(self) -> None:
         """Wait until the process answers HTTP at all (/healthz), ready or not."""
@@ -151,6 +236,8 @@ class ApiServer:
         raise RuntimeError(f"api not ready in {READY_TIMEOUT_S}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
+        for worker in self.workers:
+            worker.terminate(timeout_s=15)
         if self._process is None:
             return
         self._process.terminate()

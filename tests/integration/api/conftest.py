@@ -10,29 +10,19 @@ import pytest
 from openai import OpenAI
 
 from tests.support.moto_server import MotoS3Server
-from tests.support.services import create_database, drop_database
-from tests.support.stack import ApiServer, StackConfig, write_registry
-from tests.support.tiny_model import TinyModels
+from tests.support.services import RedisServer, create_database, drop_database
+from tests.support.stack import ApiServer, StackConfig
 
 STACKS = ["sqlite-local", "sqlite-s3", "postgres-local", "postgres-s3"]
-TINY_MODEL_ID = "ftapi/tiny-chatml"
-
-
-@pytest.fixture(scope="session")
-def model_registry(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A base-model registry offering the tiny ChatML model as ``TINY_MODEL_ID``."""
-    path = tmp_path_factory.mktemp("registry") / "models.toml"
-    write_registry(path, {TINY_MODEL_ID: tiny_models.model_dir("chatml")})
-    return path
 
 
 @pytest.fixture(scope="session", params=STACKS)
 def api(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
-    redis_url: str,
+    redis_server: RedisServer,
     moto_s3: MotoS3Server,
-    model_registry: Path,
+    job_registry: Path,
 ) -> Iterator[ApiServer]:
     """A live api on one of the four backend combinations (fresh database and bucket)."""
     database, storage = str(request.param).split("-")
@@ -42,11 +32,11 @@ def api(
         database_url = asyncio.run(create_database())
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp(f"stack-{request.param}"),
-        redis_url=redis_url,
+        redis_url=redis_server.new_database_url(),
         database_url=database_url,
         s3_endpoint_url=moto_s3.endpoint_url if storage == "s3" else None,
         s3_bucket=moto_s3.create_bucket() if storage == "s3" else None,
-        extra_env={"FTAPI_MODELS__REGISTRY_PATH": str(model_registry)},
+        extra_env={"FTAPI_MODELS__REGISTRY_PATH": str(job_registry)},
     )
     try:
         with ApiServer(config) as server:

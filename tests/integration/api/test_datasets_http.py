@@ -10,8 +10,8 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.integration.api.conftest import TINY_MODEL_ID
 from tests.support.http_checks import assert_openai_error, raw_client
+from tests.support.jobs import TINY_MODEL_ID
 from tests.support.stack import ApiServer
 
 

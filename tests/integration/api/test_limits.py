@@ -24,6 +24,7 @@ from tests.support.http_checks import (
     raw_client,
     upload_file,
 )
+from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, StackConfig
 
 MAX_FILE_BYTES = 5_000_000
@@ -36,11 +37,11 @@ _MB_CHUNK = b"x" * 1_000_000
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[ApiServer]:
+def api(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[ApiServer]:
     """This module's own api with small limits (overrides the four-stack ``api`` of conftest)."""
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp("stack-limits"),
-        redis_url=redis_url,
+        redis_url=redis_server.new_database_url(),
         extra_env={
             "FTAPI_LIMITS__MAX_FILE_BYTES": str(MAX_FILE_BYTES),
             "FTAPI_LIMITS__MAX_UPLOAD_PART_BYTES": str(MAX_PART_BYTES),

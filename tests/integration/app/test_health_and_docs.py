@@ -9,15 +9,17 @@ import httpx
 import pytest
 
 from service.openapi_doc import render_openapi
-from tests.support.services import free_port
+from tests.support.services import RedisServer, free_port
 from tests.support.stack import ApiServer, StackConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[ApiServer]:
-    config = StackConfig(data_dir=tmp_path_factory.mktemp("health"), redis_url=redis_url)
+def api(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[ApiServer]:
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("health"), redis_url=redis_server.new_database_url()
+    )
     with ApiServer(config) as server:
         yield server
 

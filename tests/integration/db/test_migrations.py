@@ -29,6 +29,9 @@ EXPECTED_TABLES = {
     "job_events",
     "job_checkpoints",
     "fine_tuned_models",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_delivery_attempts",
 }
 
 

@@ -1,0 +1,125 @@
+"""The reconciler: makes Redis agree with the database again (cron on the ctl queue).
+
+Redis is transport only. Whatever it lost (a flush, a restart without persistence, an enqueue
+that failed while it was away) is rebuilt from the rows: files still awaiting validation, jobs
+validating or queued without a task, and running jobs whose runner stopped beating (re-queued
+to resume from their latest checkpoint, or failed with ``runner_lost`` after too many attempts).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from service.clock import Clock, to_seconds
+from service.files.store import FileStore
+from service.jobs import messages
+from service.jobs.records import JobError, JobStatus
+from service.jobs.service import JobService
+from service.jobs.store import JobStore
+from service.queue.names import (
+    QueueName,
+    TaskName,
+    train_key,
+    validate_file_key,
+    validate_job_key,
+)
+from service.queue.protocol import TaskQueue
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one pass repaired."""
+
+    files_enqueued: int = 0
+    validations_enqueued: int = 0
+    trainings_enqueued: int = 0
+    requeued: int = 0
+    lost: int = 0
+
+
+class Reconciler:
+    """One pass at a time; safe to run on several ctl workers (every action is idempotent)."""
+
+    def __init__(
+        self,
+        jobs_store: JobStore,
+        jobs: JobService,
+        files_store: FileStore,
+        queue: TaskQueue,
+        clock: Clock,
+        *,
+        stale_heartbeat_s: float,
+        max_attempts: int,
+    ) -> None:
+        self._jobs_store = jobs_store
+        self._jobs = jobs
+        self._files_store = files_store
+        self._queue = queue
+        self._clock = clock
+        self._stale_heartbeat_us = int(stale_heartbeat_s * 1_000_000)
+        self._max_attempts = max_attempts
+
+    async def run_once(self) -> ReconcileReport:
+        """Repair everything found now."""
+        files = 0
+        for _, file_id in await self._files_store.awaiting_validation(BATCH):
+            files += await self._queue.enqueue(
+                TaskName.VALIDATE_FILE, file_id, queue=QueueName.CTL, key=validate_file_key(file_id)
+            )
+        validations = 0
+        for job in await self._jobs_store.in_statuses([JobStatus.VALIDATING_FILES], BATCH):
+            validations += await self._queue.enqueue(
+                TaskName.VALIDATE_JOB, job.id, queue=QueueName.CTL, key=validate_job_key(job.id)
+            )
+        trainings = 0
+        for job in await self._jobs_store.in_statuses([JobStatus.QUEUED], BATCH):
+            trainings += await self._queue.enqueue(
+                TaskName.TRAIN, job.id, queue=QueueName.GPU, key=train_key(job.id, job.attempt + 1)
+            )
+        requeued = lost = 0
+        now_us = self._clock.now_us()
+        for job in await self._jobs_store.in_statuses([JobStatus.RUNNING], BATCH):
+            last_sign = job.heartbeat_us or job.created_us
+            if now_us - last_sign < self._stale_heartbeat_us:
+                continue
+            await self._queue.release_claim(train_key(job.id, job.attempt))
+            if job.attempt >= self._max_attempts:
+                failed = await self._jobs_store.transition(
+                    job.id,
+                    JobStatus.RUNNING,
+                    JobStatus.FAILED,
+                    messages.failed("the training runner was lost too many times"),
+                    expected_attempt=job.attempt,
+                    error=JobError(
+                        code="runner_lost",
+                        message=f"The training runner stopped responding {job.attempt} times; "
+                        "the job was given up. Retry it, or contact the operators.",
+                    ),
+                    finished_at=to_seconds(now_us),
+                    estimated_finish=None,
+                )
+                if failed is not None:
+                    lost += 1
+                    await self._jobs.notify_finished(failed)
+                continue
+            back = await self._jobs_store.transition(
+                job.id,
+                JobStatus.RUNNING,
+                JobStatus.QUEUED,
+                messages.requeued("the training runner stopped responding"),
+                expected_attempt=job.attempt,
+                heartbeat_us=None,
+                estimated_finish=None,
+            )
+            if back is not None:
+                requeued += 1
+                await self._jobs.enqueue_training(back)
+        report = ReconcileReport(files, validations, trainings, requeued, lost)
+        if any(vars(report).values()):
+            logger.info("reconciled", extra=vars(report))
+        return report

@@ -1,0 +1,97 @@
+"""The ctl-queue step that takes a job from ``validating_files`` to ``queued`` or ``failed``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.auth.store import ProjectStore
+from service.clock import Clock, to_seconds
+from service.jobs import messages
+from service.jobs.preflight import JobPreflight
+from service.jobs.records import JobError, JobRecord, JobStatus
+from service.jobs.schemas import JobCreate
+from service.jobs.service import JobService
+from service.jobs.store import JobStore
+
+
+class FilesNotReady(Exception):
+    """A file of the job is still being validated."""
+
+
+class JobValidation:
+    """Runs the preflight checks on a stored job and moves it on."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        jobs: JobService,
+        projects: ProjectStore,
+        preflight: JobPreflight,
+        clock: Clock,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._jobs = jobs
+        self._projects = projects
+        self._preflight = preflight
+
+    async def validate(self, job_id: str) -> None:
+        """Validate the job if it still awaits validation (at-least-once delivery is fine)."""
+        job = await self._store.get_any(job_id)
+        if job is None or job.status is not JobStatus.VALIDATING_FILES:
+            return
+        caller = await self._projects.system_caller(job.project_id)
+        if caller is None:
+            return
+        result = await self._preflight.check(caller, _request_of(job))
+        if any(problem.code == "file_not_ready" for problem in result.problems):
+            raise FilesNotReady(job_id)
+        if result.problems:
+            first = result.problems[0]
+            failed = await self._store.transition(
+                job.id,
+                JobStatus.VALIDATING_FILES,
+                JobStatus.FAILED,
+                messages.failed(first.message),
+                error=JobError(code=first.code, message=first.message, param=first.param),
+                finished_at=to_seconds(self._clock.now_us()),
+            )
+            if failed is not None:
+                await self._jobs.notify_finished(failed)
+            return
+        assert result.hyperparameters is not None  # noqa: S101 - set whenever no problem is
+        hyper = result.hyperparameters
+        resolved: dict[str, Any] = {
+            "n_epochs": hyper.n_epochs,
+            "batch_size": hyper.batch_size,
+            "learning_rate_multiplier": hyper.learning_rate_multiplier,
+        }
+        method = dict(job.method)
+        block = "dpo" if job.method_type == "dpo" else "supervised"
+        method[block] = {
+            "hyperparameters": resolved | ({"beta": hyper.beta} if block == "dpo" else {})
+        }
+        queued = await self._store.transition(
+            job.id,
+            JobStatus.VALIDATING_FILES,
+            JobStatus.QUEUED,
+            messages.files_validated(),
+            hyperparameters=resolved,
+            method=method,
+        )
+        if queued is not None:
+            await self._jobs.enqueue_training(queued)
+
+
+def _request_of(job: JobRecord) -> JobCreate:
+    """The job as a create request again (what the preflight checks take)."""
+    return JobCreate.model_validate(
+        {
+            "model": job.model,
+            "training_file": job.training_file,
+            "validation_file": job.validation_file,
+            "suffix": job.suffix,
+            "seed": job.seed,
+            "method": job.method,
+        }
+    )

@@ -1,0 +1,1 @@
+"""Webhooks: per-project endpoints, signed deliveries of job events with retries, SSRF guard."""

@@ -1,0 +1,1 @@
+"""arq worker processes: ``ftapi worker --queue ctl`` (control work) and ``--queue gpu``."""

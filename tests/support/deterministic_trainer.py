@@ -1,0 +1,94 @@
+"""A deterministic stand-in trainer for tests of the job machinery (no model, no torch).
+
+It honours the runner contract exactly: steps with a loss that falls deterministically from the
+seed, metrics every step, a checkpoint per epoch (with the step to resume from), stop requests
+between steps (saving a checkpoint first on pause or shutdown), and an adapter directory at the
+end. ``FTAPI_TEST_TRAINER_STEP_S`` sets the time per step; ``FTAPI_TEST_TRAINER_LOG`` names a
+file where every attempt appends ``start``/``end`` lines (to prove no job ran twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+from pathlib import Path
+
+from service.jobs.trainer import (
+    StepMetrics,
+    StopReason,
+    TrainingControl,
+    TrainingResult,
+    TrainingSpec,
+    TrainingStopped,
+)
+
+TOKENS_PER_EXAMPLE = 10
+
+
+class DeterministicTrainer:
+    """Fake training with real bookkeeping."""
+
+    async def train(self, spec: TrainingSpec, control: TrainingControl) -> TrainingResult:
+        step_s = float(os.environ.get("FTAPI_TEST_TRAINER_STEP_S", "0.01"))
+        n_examples = sum(1 for line in spec.training_file.read_bytes().splitlines() if line.strip())
+        steps_per_epoch = max(1, math.ceil(n_examples / spec.batch_size))
+        total = steps_per_epoch * spec.n_epochs
+        start = 0
+        if spec.resume_from is not None:
+            start = json.loads((spec.resume_from / "state.json").read_text())["step"]
+        _log(f"start {spec.job_id} from={start} pid={os.getpid()}")
+        metrics: dict[str, float] = {}
+        for step in range(start + 1, total + 1):
+            reason = control.stop_requested()
+            if reason is not None:
+                if reason is not StopReason.CANCELLED and step - 1 > start:
+                    await control.save_checkpoint(
+                        step - 1, self._checkpoint(spec, step - 1), metrics
+                    )
+                _log(f"stop {spec.job_id} at={step - 1} reason={reason.value}")
+                raise TrainingStopped(reason)
+            await asyncio.sleep(step_s)
+            metrics = {
+                "train_loss": _loss(spec.seed, step),
+                "train_mean_token_accuracy": min(1.0, step / total),
+            }
+            if spec.validation_file is not None and step % steps_per_epoch == 0:
+                metrics["valid_loss"] = _loss(spec.seed + 1, step)
+                metrics["valid_mean_token_accuracy"] = min(1.0, step / total)
+            await control.report_metrics(StepMetrics(step=step, total_steps=total, values=metrics))
+            if step % steps_per_epoch == 0 and step < total:
+                await control.save_checkpoint(step, self._checkpoint(spec, step), metrics)
+        adapter = spec.workdir / "adapter"
+        adapter.mkdir(parents=True, exist_ok=True)
+        (adapter / "adapter_config.json").write_text(
+            json.dumps({"peft_type": "LORA", "r": 8, "base_model_name_or_path": spec.base_model_id})
+        )
+        (adapter / "adapter_model.safetensors").write_bytes(f"weights-{spec.seed}".encode())
+        _log(f"end {spec.job_id} steps={total}")
+        return TrainingResult(
+            adapter_dir=adapter,
+            trained_tokens=n_examples * TOKENS_PER_EXAMPLE * spec.n_epochs,
+            total_steps=total,
+        )
+
+    @staticmethod
+    def _checkpoint(spec: TrainingSpec, step: int) -> Path:
+        directory = spec.workdir / f"checkpoint-{step}"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "state.json").write_text(json.dumps({"step": step, "seed": spec.seed}))
+        return directory
+
+
+def _loss(seed: int, step: int) -> float:
+    jitter = random.Random(seed * 1_000_003 + step).uniform(-0.02, 0.02)
+    return round(2.0 * 0.9**step + 0.1 + jitter, 6)
+
+
+def _log(line: str) -> None:
+    path = os.environ.get("FTAPI_TEST_TRAINER_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(line + "\n")

@@ -1,0 +1,102 @@
+"""Appending base models to the registry file: what ``ftapi models add`` writes reads back."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.cli.models import (
+    RegistryEditError,
+    add_model,
+    check_model_dir,
+    registry_entry,
+    toml_string,
+)
+from service.models.registry import BaseModelSpec, ModelRegistry
+
+
+def model_dir(
+    root: Path, name: str, files: tuple[str, ...] = ("config.json", "tokenizer.json")
+) -> Path:
+    """A directory holding (empty) ``files``; the registry only checks they exist."""
+    path = root / name
+    path.mkdir()
+    for file in files:
+        (path / file).write_text("{}")
+    return path
+
+
+@given(st.text())
+def test_toml_string_round_trips_any_text(value: str) -> None:
+    assert tomllib.loads(f"v = {toml_string(value)}")["v"] == value
+
+
+def test_entry_reads_back_as_the_same_spec(tmp_path: Path) -> None:
+    spec = BaseModelSpec(
+        id="org/model-1",
+        path=model_dir(tmp_path, "m"),
+        max_seq_length=1024,
+        chat_template='{% for m in messages %}"{{ m.content }}"\n{% endfor %}',
+        lora_target_modules=("q_proj", "v_proj"),
+        max_lora_rank=16,
+        created=1_700_000_000,
+    )
+    registry_path = tmp_path / "models.toml"
+    registry_path.write_text(registry_entry(spec))
+
+    assert ModelRegistry.from_file(registry_path).models == (spec,)
+
+
+def test_add_creates_the_file_then_appends_keeping_what_was_there(tmp_path: Path) -> None:
+    registry_path = tmp_path / "conf" / "models.toml"
+    first = BaseModelSpec(id="org/first", path=model_dir(tmp_path, "first"))
+    second = BaseModelSpec(id="org/second", path=model_dir(tmp_path, "second"))
+
+    add_model(registry_path, first)
+    registry_path.write_text("# operator's note\n" + registry_path.read_text().rstrip("\n"))
+    add_model(registry_path, second)
+
+    assert ModelRegistry.from_file(registry_path).models == (first, second)
+    assert registry_path.read_text().startswith("# operator's note\n")
+    assert [p.name for p in registry_path.parent.iterdir()] == ["models.toml"]  # no temp left
+
+
+def test_add_refuses_a_duplicate_id_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    registry_path = tmp_path / "models.toml"
+    add_model(registry_path, BaseModelSpec(id="org/m", path=model_dir(tmp_path, "a")))
+    before = registry_path.read_text()
+
+    with pytest.raises(RegistryEditError, match="already lists a model with id 'org/m'"):
+        add_model(registry_path, BaseModelSpec(id="org/m", path=model_dir(tmp_path, "b")))
+
+    assert registry_path.read_text() == before
+
+
+def test_add_refuses_a_broken_registry_file(tmp_path: Path) -> None:
+    registry_path = tmp_path / "models.toml"
+    registry_path.write_text("[[models]\n")
+
+    with pytest.raises(RegistryEditError, match="not a valid registry"):
+        add_model(registry_path, BaseModelSpec(id="org/m", path=model_dir(tmp_path, "a")))
+
+    assert registry_path.read_text() == "[[models]\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "missing"),
+    [(("config.json",), "tokenizer.json"), (("tokenizer.json",), "config.json")],
+)
+def test_model_dir_must_hold_config_and_tokenizer(
+    tmp_path: Path, files: tuple[str, ...], missing: str
+) -> None:
+    with pytest.raises(RegistryEditError, match=f"lacks {missing}"):
+        check_model_dir(model_dir(tmp_path, "m", files))
+
+
+def test_model_dir_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(RegistryEditError, match="is not a directory"):
+        check_model_dir(tmp_path / "nowhere")
