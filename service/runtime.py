@@ -157,7 +157,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop background work, then release connections and pools."""
         await self.webhooks.close()
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
         await self.blobs.close()
         await self.engine.dispose()
 

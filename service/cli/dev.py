@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
+import sys
 import time
 from typing import Annotated
 from urllib.parse import urlparse
@@ -28,9 +29,13 @@ def dev(
     """Start ftapi locally (SQLite, local disk, local Redis) and print how to call it."""
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen[bytes]] = []
     redis_process = _ensure_redis(settings)
+    if redis_process is not None:
+        children.append(redis_process)
     try:
         key = asyncio.run(create_key(settings, "default"))
+        children.extend(_start_workers(settings))
         base_url = f"http://{host}:{port}/v1"
         typer.echo(_banner(base_url, key))
         uvicorn.run(
@@ -42,10 +47,24 @@ def dev(
             access_log=False,
         )
     finally:
-        if redis_process is not None:
-            redis_process.terminate()
+        for child in reversed(children):  # workers first, Redis last
+            child.terminate()
+        for child in reversed(children):
             with contextlib.suppress(subprocess.TimeoutExpired):
-                redis_process.wait(timeout=5)
+                child.wait(timeout=15)
+
+
+def _start_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
+    """A ctl worker, and a gpu worker when a trainer is configured."""
+    queues = ["ctl"] + (["gpu"] if settings.trainer.import_path else [])
+    if not settings.trainer.import_path:
+        typer.echo("No trainer configured (FTAPI_TRAINER__IMPORT_PATH): jobs will wait in queue.")
+    return [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed argv
+            [sys.executable, "-m", "service.cli", "worker", "--queue", queue]
+        )
+        for queue in queues
+    ]
 
 
 def _ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:

@@ -38,6 +38,8 @@ class _EventStream(ServerSentEvent):
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
         kwargs["media_type"] = None
         return super().to_asgi_response(*args, **kwargs)
+
+
 JobIdPath = FromPath[str]
 After = Annotated[str | None, QueryParameter(description="Cursor: the last id of a page.")]
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from arq import Retry, cron
-from arq.typing import WorkerCoroutine
 from arq.worker import func
 
 from service.jobs.reconciler import Reconciler
@@ -14,6 +13,7 @@ from service.jobs.validation_step import FilesNotReady, JobValidation
 from service.queue.names import QueueName, TaskName
 from service.runtime import Runtime
 from service.settings import Settings
+from service.webhooks.tasks import deliver_webhook
 from service.worker.common import arq_options, start_runtime, stop_runtime
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ async def reconcile(ctx: dict[str, Any]) -> None:
     """Rebuild what Redis lost from the database (cron)."""
     reconciler: Reconciler = ctx["reconciler"]
     await reconciler.run_once()
+    runtime: Runtime = ctx["runtime"]
+    await runtime.webhooks.requeue_overdue()
 
 
 async def sweep(ctx: dict[str, Any]) -> None:
@@ -66,15 +68,6 @@ async def sweep(ctx: dict[str, Any]) -> None:
     runtime: Runtime = ctx["runtime"]
     await runtime.uploads.sweep()
     await runtime.files.delete_expired()
-
-
-def _extra_functions() -> list[WorkerCoroutine]:
-    """Tasks contributed by other packages (webhook delivery)."""
-    try:
-        from service.webhooks.tasks import deliver_webhook
-    except ImportError:  # pragma: no cover - webhooks not installed in this build
-        return []
-    return [deliver_webhook]
 
 
 def ctl_worker_options(settings: Settings) -> dict[str, Any]:
@@ -89,7 +82,7 @@ def ctl_worker_options(settings: Settings) -> dict[str, Any]:
             timeout=CTL_TASK_TIMEOUT_S,
             max_tries=MAX_VALIDATION_TRIES,
         ),
-        *[func(extra, timeout=60, max_tries=1) for extra in _extra_functions()],
+        func(deliver_webhook, name=TaskName.DELIVER_WEBHOOK.value, timeout=60, max_tries=1),
     ]
     return arq_options(settings, QueueName.CTL) | {
         "functions": functions,

@@ -278,3 +278,22 @@ def _wait_for_log(stack: ApiServer, prefix: str, needle: str, timeout_s: float =
             return
         assert time.monotonic() < deadline, f"{prefix}…{needle} not in {trainer_log(stack)}"
         time.sleep(0.1)
+
+
+def test_active_jobs_quota_answers_429_with_retry_after(client: OpenAI) -> None:
+    training = upload_training_file(client, chat_jsonl(10))
+    slow = {"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 50}}}
+    ids = [
+        client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training, method=slow).id
+        for _ in range(8)  # the stack allows 8 active jobs per project
+    ]
+
+    with pytest.raises(openai.RateLimitError) as excinfo:
+        client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training)
+
+    assert excinfo.value.code == "too_many_active_jobs"
+    assert int(excinfo.value.response.headers["retry-after"]) > 0
+    for job_id in ids:
+        client.fine_tuning.jobs.cancel(job_id)
+    again = client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training)
+    assert wait_for(client, again.id).status == "succeeded"
