@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import httpx
 import openai
 import pytest
@@ -261,8 +266,6 @@ def test_another_projects_job_is_404(client: OpenAI, stack: ApiServer) -> None:
 
 
 def _wait_for_checkpoint(client: OpenAI, job_id: str) -> None:
-    import time
-
     deadline = time.monotonic() + 30
     while not client.fine_tuning.jobs.checkpoints.list(job_id).data:
         assert time.monotonic() < deadline, "no checkpoint"
@@ -270,8 +273,6 @@ def _wait_for_checkpoint(client: OpenAI, job_id: str) -> None:
 
 
 def _wait_for_log(stack: ApiServer, prefix: str, needle: str, timeout_s: float = 15) -> None:
-    import time
-
     deadline = time.monotonic() + timeout_s
     while True:
         if any(line.startswith(prefix) and needle in line for line in trainer_log(stack)):
@@ -297,3 +298,23 @@ def test_active_jobs_quota_answers_429_with_retry_after(client: OpenAI) -> None:
         client.fine_tuning.jobs.cancel(job_id)
     again = client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training)
     assert wait_for(client, again.id).status == "succeeded"
+
+
+def test_worker_liveness_probe(stack: ApiServer) -> None:
+    env = os.environ | stack.config.env()
+    for queue in ("ctl", "gpu"):
+        deadline = time.monotonic() + 30  # a worker writes its line once it polls
+        while True:
+            probe = subprocess.run(
+                [sys.executable, "-m", "service.cli", "worker", "--queue", queue, "--check"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if probe.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert probe.returncode == 0, probe.stderr
+        assert "j_complete=" in probe.stdout

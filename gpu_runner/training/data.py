@@ -1,0 +1,166 @@
+"""Training files to token sequences, and which of them each optimizer step sees.
+
+Tokenization goes through ``ChatTokenizer`` only, the code path the dataset report and preview
+use, so what users were shown is what is trained. A *unit* is what must stay together in one
+row: one example for supervised training, the chosen and rejected sequences of one pair for DPO.
+
+The order is deterministic: epoch ``e`` visits the units in a permutation drawn from
+``(seed, e)`` alone, and step ``s`` takes the next ``batch_size`` of them. So a step number is a
+complete data position, which is what makes resuming from a checkpoint exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from service.datasets.formats import DatasetFormat, detect_format, formats_for_method
+from service.datasets.tokenization import ChatTokenizer, Tokenized
+from service.datasets.tokenized import IssueSeverity, TokenizedExample, TokenizedPreference
+from service.datasets.validation import iter_examples
+
+from gpu_runner.training.errors import UnusableTrainingDataError
+
+logger = logging.getLogger(__name__)
+
+_READ_CHUNK_BYTES = 1 << 20
+_TOKENIZE_BATCH = 512
+
+
+@dataclass(frozen=True)
+class TrainingUnit:
+    """Sequences trained together: ``(example,)`` or ``(chosen, rejected)``."""
+
+    sequences: tuple[TokenizedExample, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens the model reads for this unit."""
+        return sum(sequence.n_tokens for sequence in self.sequences)
+
+    @property
+    def n_targets(self) -> int:
+        """Tokens the loss covers; a sequence's first token has no context, so it never counts."""
+        return sum(sum(sequence.trained[1:]) for sequence in self.sequences)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The usable units of one file, in file order."""
+
+    units: list[TrainingUnit]
+    n_dropped: int  # examples tokenization found unusable (reported at upload; skipped here)
+    n_truncated: int
+    fingerprint: str  # sha256 of the file's bytes: a checkpoint must resume on the same data
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens of one pass over the data."""
+        return sum(unit.n_tokens for unit in self.units)
+
+
+def load_training_data(path: Path, tokenizer: ChatTokenizer, method: str) -> TrainingData:
+    """Read, tokenize and keep the usable examples of a JSONL file for ``method``."""
+    digest = hashlib.sha256()
+
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            while chunk := handle.read(_READ_CHUNK_BYTES):
+                digest.update(chunk)
+                yield chunk
+
+    units: list[TrainingUnit] = []
+    n_dropped = n_truncated = 0
+    pending: list[dict[str, object]] = []
+
+    def flush() -> None:
+        nonlocal n_dropped, n_truncated
+        for tokenized, issues in _tokenize(tokenizer, pending):
+            if any(issue.severity is IssueSeverity.ERROR for issue in issues):
+                n_dropped += 1
+                continue
+            unit = _as_unit(tokenized)
+            if any(not any(sequence.trained[1:]) for sequence in unit.sequences):
+                n_dropped += 1
+                continue
+            n_truncated += any(sequence.truncated for sequence in unit.sequences)
+            units.append(unit)
+        pending.clear()
+
+    for _line_no, example in iter_examples(chunks(), expected_formats=formats_for_method(method)):
+        pending.append(example)
+        if len(pending) >= _TOKENIZE_BATCH:
+            flush()
+    flush()
+    if not units:
+        raise UnusableTrainingDataError(
+            f"{path.name} holds no example that can be trained for method {method!r}."
+        )
+    if n_dropped:
+        logger.warning("skipped %d unusable examples of %s", n_dropped, path.name)
+    return TrainingData(units, n_dropped, n_truncated, digest.hexdigest())
+
+
+def _tokenize(
+    tokenizer: ChatTokenizer, examples: Sequence[dict[str, object]]
+) -> list[tuple[Tokenized, list]]:  # type: ignore[type-arg]
+    """Tokenize a batch, one ``tokenize_batch`` call per format present (a file has one)."""
+    results: list[tuple[Tokenized, list]] = []  # type: ignore[type-arg]
+    start = 0
+    while start < len(examples):
+        example_format = detect_format(examples[start]) or DatasetFormat.CHAT
+        end = start
+        while end < len(examples) and (detect_format(examples[end]) or example_format) == (
+            example_format
+        ):
+            end += 1
+        results += tokenizer.tokenize_batch(examples[start:end], example_format)
+        start = end
+    return results
+
+
+def _as_unit(tokenized: Tokenized) -> TrainingUnit:
+    if isinstance(tokenized, TokenizedPreference):
+        return TrainingUnit((tokenized.chosen, tokenized.rejected))
+    return TrainingUnit((tokenized,))
+
+
+class StepPlan:
+    """Which units each optimizer step trains on: ``batch_size`` per step, reshuffled per epoch."""
+
+    def __init__(self, n_units: int, batch_size: int, n_epochs: int, seed: int) -> None:
+        if n_units < 1:
+            raise ValueError("a step plan needs at least one unit")
+        self.n_units = n_units
+        self.batch_size = min(batch_size, n_units)
+        self.n_epochs = n_epochs
+        self.seed = seed
+        self.steps_per_epoch = math.ceil(n_units / self.batch_size)
+        self.total_steps = self.steps_per_epoch * n_epochs
+
+    def units_for_step(self, step: int) -> list[int]:
+        """Unit indices of step ``step`` (0-based: the step that completes step ``step + 1``)."""
+        epoch, index = divmod(step, self.steps_per_epoch)
+        order = self._epoch_order(epoch)
+        return list(order[index * self.batch_size : (index + 1) * self.batch_size])
+
+    def epoch_of(self, completed_steps: int) -> float:
+        """Epochs done after ``completed_steps`` steps."""
+        return completed_steps / self.steps_per_epoch
+
+    def is_epoch_end(self, completed_steps: int) -> bool:
+        """Whether ``completed_steps`` closes an epoch."""
+        return completed_steps % self.steps_per_epoch == 0
+
+    @lru_cache(maxsize=2)  # noqa: B019 - one plan per run; the cache dies with it
+    def _epoch_order(self, epoch: int) -> tuple[int, ...]:
+        order = list(range(self.n_units))
+        # A private generator seeded from (seed, epoch): no global RNG state is involved.
+        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)  # noqa: S311 - not crypto
+        return tuple(order)
