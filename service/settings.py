@@ -178,6 +178,44 @@ class WebhooksSettings(BaseModel):
         return self
 
 
+class ServingSettings(BaseModel):
+    """Where the api sends inference: adapter agents, one beside each engine replica."""
+
+    agent_urls: list[str] = Field(
+        default_factory=list,
+        description='Agents serving every base model, e.g. ["http://10.0.0.5:8100"]; each '
+        "engine behind them runs with --served-model-name = the registry id.",
+    )
+    agent_urls_by_base: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Per base-model id, the agents serving it (instead of agent_urls).",
+    )
+    agent_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key the api presents to agents (their --api-key)."
+    )
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    request_timeout_s: float = Field(
+        default=600.0, gt=0, description="Longest wait for a completion (or between chunks)."
+    )
+    evict_timeout_s: float = Field(
+        default=3.0, gt=0, description="How long a model deletion waits on each agent."
+    )
+    retry_after_s: int = Field(
+        default=5, ge=1, description="Retry-After sent when no agent can take a request."
+    )
+    agent_down_cooldown_s: float = Field(
+        default=5.0, ge=0, description="An unreachable agent is tried last for this long."
+    )
+
+    @model_validator(mode="after")
+    def _urls_are_http(self) -> Self:
+        urls = self.agent_urls + [u for group in self.agent_urls_by_base.values() for u in group]
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"serving: agent url {url!r} must start with http:// or https://")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything ftapi reads from its environment."""
 
@@ -199,6 +237,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     webhooks: WebhooksSettings = WebhooksSettings()
     trainer: TrainerSettings = TrainerSettings()
+    serving: ServingSettings = ServingSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Self:

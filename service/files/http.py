@@ -99,12 +99,8 @@ class FilesController(Controller):
         page = await files.list_files(
             caller, purpose=purpose, limit=limit, order=ListOrder(order), after=after
         )
-        data = [FileObject.of(record) for record in page.items]
-        return CursorPage[FileObject](
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=page.has_more,
+        return CursorPage.of(
+            [FileObject.of(record) for record in page.items], has_more=page.has_more
         )
 
     @get("/{file_id:str}", summary="Retrieve a file")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,6 +15,14 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+WireT = TypeVar("WireT", bound=HasId)
+
+
 class CursorPage(BaseModel, Generic[T]):
     """OpenAI's list envelope with cursor paging (``after`` = ``last_id``)."""
 
@@ -23,6 +31,16 @@ class CursorPage(BaseModel, Generic[T]):
     first_id: str | None
     last_id: str | None
     has_more: bool
+
+    @classmethod
+    def of(cls, items: list[WireT], *, has_more: bool) -> CursorPage[WireT]:
+        """The envelope of one page of wire objects."""
+        return CursorPage(
+            data=items,
+            first_id=items[0].id if items else None,
+            last_id=items[-1].id if items else None,
+            has_more=has_more,
+        )
 
 
 class ErrorBody(BaseModel):

@@ -53,15 +53,6 @@ def _metadata_filter(request: Request[Any, Any, Any]) -> dict[str, str]:
     return pairs
 
 
-def _page(items: list[Any], has_more: bool) -> CursorPage[Any]:
-    return CursorPage[Any](
-        data=items,
-        first_id=items[0].id if items else None,
-        last_id=items[-1].id if items else None,
-        has_more=has_more,
-    )
-
-
 class FineTuningController(Controller):
     """Fine-tuning jobs and their extensions."""
 
@@ -102,7 +93,9 @@ class FineTuningController(Controller):
         page = await jobs.list_jobs(
             caller, after=after, limit=limit, metadata=_metadata_filter(request)
         )
-        return _page([FineTuningJobObject.of(job) for job in page.items], page.has_more)
+        return CursorPage.of(
+            [FineTuningJobObject.of(job) for job in page.items], has_more=page.has_more
+        )
 
     @get("/jobs/{job_id:str}", summary="Retrieve a fine-tuning job")
     async def retrieve_job(
@@ -156,7 +149,9 @@ class FineTuningController(Controller):
             start = request.headers.get("last-event-id") or after
             return _EventStream(_follow(jobs, caller, job_id, start))
         page = await jobs.events(caller, job_id, after=after, limit=limit)
-        return _page([FineTuningJobEventObject.of(e) for e in page.items], page.has_more)
+        return CursorPage.of(
+            [FineTuningJobEventObject.of(e) for e in page.items], has_more=page.has_more
+        )
 
     @get("/jobs/{job_id:str}/checkpoints", summary="List fine-tuning checkpoints")
     async def list_checkpoints(
@@ -169,7 +164,7 @@ class FineTuningController(Controller):
     ) -> CursorPage[CheckpointObject]:
         """The job's checkpoints, newest first."""
         page = await jobs.checkpoints(caller, job_id, after=after, limit=limit)
-        return _page([CheckpointObject.of(c) for c in page.items], page.has_more)
+        return CursorPage.of([CheckpointObject.of(c) for c in page.items], has_more=page.has_more)
 
     @post("/estimate", status_code=200, summary="Estimate a job (extension)")
     async def estimate_job(

@@ -181,39 +181,13 @@ class JobStore:
 
     async def events_page(self, job_id: str, *, after_id: str | None, limit: int) -> Page[JobEvent]:
         """Newest first, strictly older than ``after_id``."""
-        async with self._sessions() as session:
-            cursor = await self._cursor(
-                session, JobEventRow, after_id, JobEventRow.job_id == job_id
-            )
-            rows = await session.scalars(
-                keyset_page_query(
-                    select(JobEventRow).where(JobEventRow.job_id == job_id),
-                    created_us=JobEventRow.created_us,
-                    id_column=JobEventRow.id,
-                    order=ListOrder.DESC,
-                    after=cursor,
-                    limit=limit,
-                )
-            )
-            return to_page([_event_of(row) for row in rows], limit)
+        rows = await self._job_rows(JobEventRow, job_id, after_id, ListOrder.DESC, limit)
+        return to_page([_event_of(row) for row in rows], limit)
 
     async def events_since(self, job_id: str, after_id: str | None, limit: int) -> list[JobEvent]:
         """Oldest first, strictly newer than ``after_id`` (for following a job live)."""
-        async with self._sessions() as session:
-            cursor = await self._cursor(
-                session, JobEventRow, after_id, JobEventRow.job_id == job_id
-            )
-            rows = await session.scalars(
-                keyset_page_query(
-                    select(JobEventRow).where(JobEventRow.job_id == job_id),
-                    created_us=JobEventRow.created_us,
-                    id_column=JobEventRow.id,
-                    order=ListOrder.ASC,
-                    after=cursor,
-                    limit=limit,
-                )
-            )
-            return [_event_of(row) for row in rows][:limit]
+        rows = await self._job_rows(JobEventRow, job_id, after_id, ListOrder.ASC, limit)
+        return [_event_of(row) for row in rows][:limit]
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -247,21 +221,8 @@ class JobStore:
         self, job_id: str, *, after_id: str | None, limit: int
     ) -> Page[CheckpointRecord]:
         """Newest first."""
-        async with self._sessions() as session:
-            cursor = await self._cursor(
-                session, CheckpointRow, after_id, CheckpointRow.job_id == job_id
-            )
-            rows = await session.scalars(
-                keyset_page_query(
-                    select(CheckpointRow).where(CheckpointRow.job_id == job_id),
-                    created_us=CheckpointRow.created_us,
-                    id_column=CheckpointRow.id,
-                    order=ListOrder.DESC,
-                    after=cursor,
-                    limit=limit,
-                )
-            )
-            return to_page([_checkpoint_of(row) for row in rows], limit)
+        rows = await self._job_rows(CheckpointRow, job_id, after_id, ListOrder.DESC, limit)
+        return to_page([_checkpoint_of(row) for row in rows], limit)
 
     async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
         """The checkpoint with the highest step."""
@@ -290,6 +251,29 @@ class JobStore:
                 data_json=None if event.data is None else json.dumps(event.data),
             )
         )
+
+    async def _job_rows(
+        self,
+        table: type[JobEventRow] | type[CheckpointRow],
+        job_id: str,
+        after_id: str | None,
+        order: ListOrder,
+        limit: int,
+    ) -> list[Any]:
+        """A keyset page of one job's events or checkpoints (one row of look-ahead)."""
+        async with self._sessions() as session:
+            cursor = await self._cursor(session, table, after_id, table.job_id == job_id)
+            rows = await session.scalars(
+                keyset_page_query(
+                    select(table).where(table.job_id == job_id),
+                    created_us=table.created_us,
+                    id_column=table.id,
+                    order=order,
+                    after=cursor,
+                    limit=limit,
+                )
+            )
+            return list(rows)
 
     @staticmethod
     async def _cursor(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -27,15 +27,6 @@ from service.webhooks.schemas import (
 EndpointId = FromPath[str]
 After = Annotated[str | None, QueryParameter(description="Cursor: the last id of a page.")]
 Limit = Annotated[int, QueryParameter(description="1 to 100.")]
-
-
-def _page(items: list[Any], has_more: bool) -> CursorPage[Any]:
-    return CursorPage[Any](
-        data=items,
-        first_id=items[0].id if items else None,
-        last_id=items[-1].id if items else None,
-        has_more=has_more,
-    )
 
 
 class WebhookEndpointsController(Controller):
@@ -63,7 +54,9 @@ class WebhookEndpointsController(Controller):
     ) -> CursorPage[WebhookEndpointObject]:
         """The project's endpoints, newest first."""
         page = await webhooks.list_endpoints(caller, after=after, limit=limit)
-        return _page([WebhookEndpointObject.of(record) for record in page.items], page.has_more)
+        return CursorPage.of(
+            [WebhookEndpointObject.of(record) for record in page.items], has_more=page.has_more
+        )
 
     @get("/{webhook_endpoint_id:str}", summary="Retrieve a webhook endpoint")
     async def retrieve_endpoint(
@@ -148,7 +141,9 @@ class WebhookEndpointsController(Controller):
         """The delivery log (ftapi extension), newest first: each event sent to this endpoint,
         its status, attempts, last answer and when the next attempt is due."""
         page = await webhooks.list_deliveries(caller, webhook_endpoint_id, after=after, limit=limit)
-        return _page([WebhookDeliveryObject.of(entry) for entry in page.items], page.has_more)
+        return CursorPage.of(
+            [WebhookDeliveryObject.of(entry) for entry in page.items], has_more=page.has_more
+        )
 
 
 @get("/webhook_event_types", summary="List webhook event types", tags=["Webhooks"])
