@@ -22,6 +22,7 @@ from service.http.runtime import attach_runtime
 from service.jobs.http import FineTuningController
 from service.logs import configure_logging
 from service.models.http import ModelsController
+from service.observability.metrics import metrics
 from service.runtime import Runtime
 from service.settings import Settings
 from service.uploads.http import UploadsController
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=V1_DEPENDENCIES,
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz],
+        route_handlers=[v1, healthz, readyz, metrics],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[AccessLogMiddleware()],

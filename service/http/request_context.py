@@ -18,6 +18,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.logs import request_id_var
+from service.observability.metrics import observe_request
 
 logger = logging.getLogger("ftapi.access")
 
@@ -69,13 +70,20 @@ class AccessLogMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_wrapper)
         finally:
+            elapsed_s = time.perf_counter() - started
+            observe_request(
+                str(scope.get("method")),
+                str(scope.get("path_template") or "unmatched"),
+                status_code,
+                elapsed_s,
+            )
             logger.info(
                 "request",
                 extra={
                     "method": scope.get("method"),
                     "path": scope.get("path"),
                     "status": status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed_s * 1000, 2),
                 },
             )
             request_id_var.reset(token)

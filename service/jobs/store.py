@@ -116,6 +116,33 @@ class JobStore:
             )
             return int(total or 0)
 
+    async def status_counts(self) -> dict[str, int]:
+        """How many jobs of every project are in each status (for metrics)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(JobRow.status, func.count()).group_by(JobRow.status)
+            )
+            return {status: int(count) for status, count in rows}
+
+    async def latest_metrics(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The newest metrics event's data of each job (for metrics)."""
+        if not job_ids:
+            return {}
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(JobEventRow.job_id, JobEventRow.data_json)
+                .where(
+                    JobEventRow.job_id.in_(list(job_ids)),
+                    JobEventRow.type == EventType.METRICS.value,
+                )
+                .order_by(JobEventRow.created_us.desc())
+            )
+            latest: dict[str, dict[str, Any]] = {}
+            for job_id, data_json in rows:
+                if job_id not in latest and data_json is not None:
+                    latest[job_id] = json.loads(data_json)
+            return latest
+
     async def in_statuses(self, statuses: Sequence[JobStatus], limit: int) -> list[JobRecord]:
         """Jobs of every project in one of ``statuses`` (the reconciler's view)."""
         async with self._sessions() as session:

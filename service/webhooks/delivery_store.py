@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Exists, and_, exists, select, update
+from sqlalchemy import Exists, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -184,6 +184,14 @@ class WebhookDeliveryStore:
             for row in rows:
                 found[row.delivery_id].append(_attempt(row))
         return found
+
+    async def status_counts(self) -> dict[str, int]:
+        """How many deliveries are in each status (for metrics)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(WebhookDeliveryRow.status, func.count()).group_by(WebhookDeliveryRow.status)
+            )
+            return {status: int(count) for status, count in rows}
 
     async def overdue(self, now_s: int, limit: int) -> list[DeliveryRecord]:
         """Pending deliveries whose next attempt (or in-flight lease) is past ``now_s``."""

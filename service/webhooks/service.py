@@ -190,6 +190,10 @@ class WebhookService:
             )
         return EndpointTestResult(endpoint.id, kind, result.status_code)
 
+    async def delivery_status_counts(self) -> dict[str, int]:
+        """Deliveries of every project by status (for metrics)."""
+        return await self._deliveries.status_counts()
+
     async def list_deliveries(
         self, caller: Caller, endpoint_id: str, *, after: str | None, limit: int
     ) -> Page[DeliveryLogEntry]:

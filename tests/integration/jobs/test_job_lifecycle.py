@@ -318,3 +318,26 @@ def test_worker_liveness_probe(stack: ApiServer) -> None:
             time.sleep(0.5)
         assert probe.returncode == 0, probe.stderr
         assert "j_complete=" in probe.stdout
+
+
+def test_metrics_expose_jobs_queues_and_request_latency(client: OpenAI, stack: ApiServer) -> None:
+    training = upload_training_file(client, chat_jsonl(10))
+    job = client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training)
+    wait_for(client, job.id)
+
+    text = httpx.get(f"{stack.root_url}/metrics").text
+
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['ftapi_jobs{status="succeeded"}'] >= 1
+    assert 'ftapi_queue_depth{queue="ftapi:gpu"}' in samples
+    assert 'ftapi_queue_depth{queue="ftapi:ctl"}' in samples
+    assert any(
+        name.startswith("ftapi_http_request_duration_seconds_count")
+        and 'route="/v1/fine_tuning/jobs"' in name
+        and 'method="POST"' in name
+        for name in samples
+    )
