@@ -59,7 +59,7 @@ async def refresh(runtime: Runtime) -> None:
         WEBHOOK_DELIVERIES.labels(outcome).set(count)
 
 
-@get("/metrics", include_in_schema=False, sync_to_thread=False)
+@get("/metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus exposition (internal: keep it off the public ingress)."""
     try:
