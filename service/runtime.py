@@ -30,6 +30,8 @@ from service.models.service import ModelService
 from service.models.tokenizers import TokenizerCache
 from service.queue.arq_queue import ArqTaskQueue, arq_redis
 from service.queue.protocol import TaskQueue
+from service.serving.factory import build_inference_gateway
+from service.serving.gateway import InferenceGateway
 from service.settings import Settings, StorageBackend
 from service.uploads.service import UploadService
 from service.uploads.store import UploadStore
@@ -63,6 +65,7 @@ class Runtime:
     fine_tuned_models: FineTunedModelStore
     models: ModelService
     webhooks: WebhookService
+    serving: InferenceGateway
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
@@ -127,6 +130,7 @@ class Runtime:
             ),
             notifier=webhooks,
         )
+        serving = build_inference_gateway(settings.serving, registry, fine_tuned_models, sessions)
         return cls(
             settings=settings,
             engine=engine,
@@ -146,8 +150,9 @@ class Runtime:
             jobs_store=jobs_store,
             jobs=jobs,
             fine_tuned_models=fine_tuned_models,
-            models=ModelService(registry, fine_tuned_models, clock),
+            models=ModelService(registry, fine_tuned_models, clock, unpublisher=serving),
             webhooks=webhooks,
+            serving=serving,
         )
 
     async def ensure_default_organization(self) -> str:
@@ -157,6 +162,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop background work, then release connections and pools."""
         await self.webhooks.close()
+        await self.serving.close()
         await self.redis.aclose(close_connection_pool=True)
         await self.blobs.close()
         await self.engine.dispose()

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from service.cli.agent import agent
 from service.cli.dev import dev
+from service.cli.engine import engine
 from service.cli.keys import keys_app
 from service.cli.models import models_app
 from service.cli.worker import worker
@@ -20,7 +22,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command("dev")(dev)
+app.command("engine")(engine)
 app.command("worker")(worker)
+app.command("agent")(agent)
 
 
 @db_app.command("upgrade")

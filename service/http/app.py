@@ -24,6 +24,7 @@ from service.logs import configure_logging
 from service.models.http import ModelsController
 from service.observability.metrics import metrics
 from service.runtime import Runtime
+from service.serving.http import InferenceController
 from service.settings import Settings
 from service.uploads.http import UploadsController
 from service.webhooks.http import WebhookEndpointsController, list_webhook_event_types
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UploadsController,
             FineTuningController,
             ModelsController,
+            InferenceController,
             WebhookEndpointsController,
             list_webhook_event_types,
         ],

@@ -14,6 +14,7 @@ from service.http.runtime import runtime_of
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
 from service.models.service import ModelService
+from service.serving.gateway import InferenceGateway
 from service.uploads.service import UploadService
 from service.webhooks.service import WebhookService
 
@@ -25,6 +26,7 @@ PreflightDep: TypeAlias = NamedDependency[JobPreflight]
 JobsDep: TypeAlias = NamedDependency[JobService]
 ModelsDep: TypeAlias = NamedDependency[ModelService]
 WebhooksDep: TypeAlias = NamedDependency[WebhookService]
+ServingDep: TypeAlias = NamedDependency[InferenceGateway]
 
 
 def _caller(request: Request[Caller, str, Any]) -> Caller:
@@ -59,6 +61,10 @@ def _webhooks(request: Request[Any, Any, Any]) -> WebhookService:
     return runtime_of(request.app).webhooks
 
 
+def _serving(request: Request[Any, Any, Any]) -> InferenceGateway:
+    return runtime_of(request.app).serving
+
+
 V1_DEPENDENCIES = {
     "caller": Provide(_caller, sync_to_thread=False),
     "files": Provide(_files, sync_to_thread=False),
@@ -68,4 +74,5 @@ V1_DEPENDENCIES = {
     "jobs": Provide(_jobs, sync_to_thread=False),
     "models": Provide(_models, sync_to_thread=False),
     "webhooks": Provide(_webhooks, sync_to_thread=False),
+    "serving": Provide(_serving, sync_to_thread=False),
 }

@@ -8,6 +8,7 @@ fine-tuned ids always start with ``ft:``, so the two kinds never collide.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from service.auth.caller import Caller
 from service.clock import Clock, to_seconds
@@ -38,13 +39,27 @@ def model_not_found(model_id: str) -> NotFound:
     return NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
 
 
+class ModelUnpublisher(Protocol):
+    """Takes a deleted model out of service: inference replicas unload it (best effort)."""
+
+    async def unpublish(self, project_id: str, model_id: str) -> None: ...
+
+
 class ModelService:
     """Lists, retrieves and deletes the models a caller may use."""
 
-    def __init__(self, registry: ModelRegistry, store: FineTunedModelStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        store: FineTunedModelStore,
+        clock: Clock,
+        *,
+        unpublisher: ModelUnpublisher | None = None,
+    ) -> None:
         self._registry = registry
         self._store = store
         self._clock = clock
+        self._unpublisher = unpublisher
 
     async def list_models(self, caller: Caller) -> list[ModelInfo]:
         """Base models in registry order, then the caller's live fine-tuned models, oldest first."""
@@ -80,6 +95,8 @@ class ModelService:
         )
         if not deleted:
             raise model_not_found(model_id)
+        if self._unpublisher is not None:
+            await self._unpublisher.unpublish(caller.project_id, model_id)
 
 
 def _base_info(spec: BaseModelSpec) -> ModelInfo:

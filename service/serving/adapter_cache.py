@@ -226,7 +226,9 @@ def _adapter_files(manifest: dict[str, Any], prefix: str) -> dict[str, tuple[str
             missing = sorted(n for n in ADAPTER_FILE_NAMES if subdir + n not in listed)
             if missing:
                 raise AdapterCorrupt(f"the adapter under {prefix} lacks {missing}")
-            return {n: (prefix + subdir + n, listed[subdir + n]) for n in sorted(ADAPTER_FILE_NAMES)}
+            return {
+                n: (prefix + subdir + n, listed[subdir + n]) for n in sorted(ADAPTER_FILE_NAMES)
+            }
     raise AdapterCorrupt(f"no {ADAPTER_CONFIG_NAME} under {prefix}")
 
 

@@ -40,10 +40,12 @@ class EngineErrorDetail:
     status_code: int
     message: str
     type: str | None = None
+    param: str | None = None
+    code: str | None = None
 
 
 def parse_engine_error(status_code: int, body: bytes) -> EngineErrorDetail:
-    """Read ``{"error": {"message", "type"}}``, the flat legacy shape, or plain text."""
+    """Read ``{"error": {"message", "type", …}}``, the flat legacy shape, or plain text."""
     try:
         payload: Any = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -52,12 +54,19 @@ def parse_engine_error(status_code: int, body: bytes) -> EngineErrorDetail:
         nested = payload.get("error")
         source = nested if isinstance(nested, dict) else payload
         message = source.get("message")
-        error_type = source.get("type")
         if isinstance(message, str):
             return EngineErrorDetail(
-                status_code, message, error_type if isinstance(error_type, str) else None
+                status_code,
+                message,
+                type=_text(source.get("type")),
+                param=_text(source.get("param")),
+                code=_text(source.get("code")),
             )
     return EngineErrorDetail(status_code, body.decode(errors="replace").strip()[:500])
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class EngineClient:
@@ -143,9 +152,7 @@ class EngineClient:
 
     async def unload(self, name: str) -> None:
         """Forget adapter ``name``; a name the engine does not know is already unloaded."""
-        response = await self._call(
-            "POST", "/v1/unload_lora_adapter", payload={"lora_name": name}
-        )
+        response = await self._call("POST", "/v1/unload_lora_adapter", payload={"lora_name": name})
         if response.status_code in (200, 404):
             return
         error = parse_engine_error(response.status_code, response.content)
@@ -176,7 +183,7 @@ class EngineClient:
             "POST",
             "/v1/load_lora_adapter",
             payload={"lora_name": name, "lora_path": path},
-            timeout=self._load_timeout_s,
+            wait_s=self._load_timeout_s,
         )
 
     async def _call(
@@ -185,11 +192,11 @@ class EngineClient:
         path: str,
         *,
         payload: dict[str, Any] | None = None,
-        timeout: float | None = None,
+        wait_s: float | None = None,
     ) -> httpx.Response:
         try:
-            if timeout is None:
+            if wait_s is None:
                 return await self._http.request(method, path, json=payload)
-            return await self._http.request(method, path, json=payload, timeout=timeout)
+            return await self._http.request(method, path, json=payload, timeout=wait_s)
         except httpx.TransportError as exc:
             raise EngineUnavailable(f"{method} {path} failed: {type(exc).__name__}") from exc

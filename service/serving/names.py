@@ -20,7 +20,6 @@ REQUEST_ID_HEADER = "x-request-id"
 # Agent routes besides the OpenAI inference routes it proxies.
 AGENT_EVICT_PATH = "/agent/evict"
 AGENT_STATE_PATH = "/agent/state"
-INFERENCE_ROUTES = ("/v1/chat/completions", "/v1/completions")
 
 
 def engine_adapter_name(model_id: str) -> str:

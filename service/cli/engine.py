@@ -1,0 +1,85 @@
+"""``ftapi engine``: the local inference engine (transformers + peft) behind vLLM's HTTP API.
+
+Flags follow ``vllm serve`` so one launch line fits both; environment variables vLLM reads are
+read too (``VLLM_API_KEY``, ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``,
+``VLLM_LORA_RESOLVER_CACHE_DIR``). Runtime LoRA updating is on unless that variable says false:
+the engine exists to have adapters loaded into it. torch is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.errors import ModelTokenizerError
+
+
+def engine(
+    model: Annotated[Path, typer.Option(help="Base model directory (Hugging Face layout).")],
+    served_model_name: Annotated[
+        str | None, typer.Option(help="Name requests use for the base model (default: --model).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    max_loras: Annotated[int, typer.Option(help="Distinct adapters per batch (vLLM).")] = 1,
+    max_cpu_loras: Annotated[
+        int | None,
+        typer.Option(help="Adapters whose weights stay loaded, LRU (default: --max-loras)."),
+    ] = None,
+    max_lora_rank: Annotated[int, typer.Option(help="Largest adapter rank accepted.")] = 16,
+    max_model_len: Annotated[
+        int | None, typer.Option(help="Context length (default: the model's).")
+    ] = None,
+    chat_template: Annotated[
+        Path | None, typer.Option(help="A Jinja chat template file replacing the tokenizer's.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="VLLM_API_KEY", help="Bearer key for /v1 routes.")
+    ] = None,
+    runtime_lora_updating: Annotated[
+        bool,
+        typer.Option(
+            envvar="VLLM_ALLOW_RUNTIME_LORA_UPDATING",
+            help="Serve /v1/load_lora_adapter and /v1/unload_lora_adapter.",
+        ),
+    ] = True,
+    lora_resolver_cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="VLLM_LORA_RESOLVER_CACHE_DIR",
+            help="Find unknown adapters as <dir>/<name>/ (vLLM's filesystem resolver).",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve one base model and hot-swappable LoRA adapters with vLLM's HTTP API."""
+    from gpu_runner.engine.config import EngineConfig, EngineDevice
+    from gpu_runner.engine.server import serve
+
+    try:
+        config = EngineConfig(
+            model=str(model),
+            served_model_name=served_model_name,
+            max_loras=max_loras,
+            max_cpu_loras=max_cpu_loras,
+            max_lora_rank=max_lora_rank,
+            max_model_len=max_model_len,
+            chat_template=(
+                chat_template.read_text(encoding="utf-8") if chat_template is not None else None
+            ),
+            api_key=api_key,
+            runtime_lora_updating=runtime_lora_updating,
+            lora_resolver_cache_dir=lora_resolver_cache_dir,
+            device=EngineDevice(device),
+        )
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        serve(config, host=host, port=port, log_level=log_level)
+    except (ValueError, OSError, ModelTokenizerError) as exc:  # an unusable model directory
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

@@ -1,0 +1,231 @@
+"""One serving stack per module: ``ftapi engine`` (the tiny model, at most 2 adapters loaded),
+``ftapi agent`` beside it, and the api pointing at the agent; plus publishing adapters the way
+the runner does (blob directory with manifest, then the model row), in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+from sqlalchemy import insert
+
+from service.blobstore.directories import upload_directory
+from service.blobstore.keys import checkpoint_prefix, model_prefix
+from service.cli.keys import project_store
+from service.db.engine import create_engine, create_session_factory
+from service.db.tables import CheckpointRow, JobRow
+from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
+from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
+from service.runtime import blob_store_from_settings
+from service.settings import Settings
+from tests.support.services import RedisServer
+from tests.support.serving import write_tiny_lora
+from tests.support.serving_processes import AgentProcess, EngineProcess
+from tests.support.stack import ApiServer, StackConfig, write_registry
+from tests.support.tiny_model import TinyModels
+
+BASE_MODEL_ID = "ftapi/tiny-chatml"
+MAX_LOADED_ADAPTERS = 2
+# Internal keys: the engine's (held by the agent) and the agent's (held by the api).
+ENGINE_KEY = "engine-key-" + secrets.token_hex(8)
+AGENT_KEY = "agent-key-" + secrets.token_hex(8)
+
+
+@dataclass
+class ServingStack:
+    """The running processes and what tests need to drive them."""
+
+    api: ApiServer
+    engine: EngineProcess
+    agent: AgentProcess
+    model_dir: Path
+    adapters_dir: Path
+    _adapters: dict[int, Path] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.api.config.settings()
+
+    def sdk(self, key: str) -> OpenAI:
+        """The official SDK in strict mode, without retries (tests see every answer)."""
+        return OpenAI(
+            base_url=self.api.base_url,
+            api_key=key,
+            _strict_response_validation=True,
+            max_retries=0,
+        )
+
+    def adapter(self, seed: int) -> Path:
+        """A LoRA adapter for the tiny model whose noise comes from ``seed``."""
+        if seed not in self._adapters:
+            self._adapters[seed] = write_tiny_lora(
+                self.model_dir, self.adapters_dir / f"seed-{seed}", seed=seed
+            )
+        return self._adapters[seed]
+
+    def publish(self, key: str, *, seed: int, suffix: str = "tuned") -> str:
+        """Publish an adapter as the runner does on success; returns the model id."""
+        return asyncio.run(self._publish(key, seed, suffix))
+
+    def publish_checkpoint(self, key: str, *, seed: int, step: int) -> str:
+        """Store a checkpoint (adapter in ``adapter/`` beside optimizer state) and its row."""
+        return asyncio.run(self._publish_checkpoint(key, seed, step))
+
+    async def _publish(self, key: str, seed: int, suffix: str) -> str:
+        settings = self.settings
+        caller = await _caller(settings, key)
+        job_id = "ftjob-" + secrets.token_hex(12)
+        model = fine_tuned_model_name(BASE_MODEL_ID, caller.organization_slug, suffix, job_id)
+        prefix = model_prefix(caller.project_id, job_id)
+        blobs = blob_store_from_settings(settings)
+        try:
+            await upload_directory(
+                blobs,
+                prefix,
+                self.adapter(seed),
+                extra={"model": model, "base_model": BASE_MODEL_ID, "job_id": job_id},
+            )
+        finally:
+            await blobs.close()
+        engine = create_engine(settings.database_url)
+        try:
+            inserted = await FineTunedModelStore(create_session_factory(engine)).insert(
+                FineTunedModelRecord(
+                    id=model,
+                    project_id=caller.project_id,
+                    organization_id=caller.organization_id,
+                    job_id=job_id,
+                    base_model=BASE_MODEL_ID,
+                    blob_prefix=prefix,
+                    created_at=1_700_000_000,
+                )
+            )
+        finally:
+            await engine.dispose()
+        assert inserted
+        return model
+
+    async def _publish_checkpoint(self, key: str, seed: int, step: int) -> str:
+        settings = self.settings
+        caller = await _caller(settings, key)
+        job_id = "ftjob-" + secrets.token_hex(12)
+        name = checkpoint_model_name(
+            fine_tuned_model_name(BASE_MODEL_ID, caller.organization_slug, "ckpt", job_id), step
+        )
+        checkpoint = self.adapters_dir / f"checkpoint-{job_id}"
+        adapter = checkpoint / "adapter"
+        adapter.mkdir(parents=True)
+        for path in self.adapter(seed).iterdir():
+            (adapter / path.name).write_bytes(path.read_bytes())
+        (checkpoint / "optimizer.safetensors").write_bytes(b"\0" * 4096)
+        (checkpoint / "trainer_state.json").write_text(json.dumps({"step": step}))
+        blobs = blob_store_from_settings(settings)
+        try:
+            await upload_directory(
+                blobs, checkpoint_prefix(caller.project_id, job_id, step), checkpoint
+            )
+        finally:
+            await blobs.close()
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_session_factory(engine).begin() as session:
+                await session.execute(
+                    insert(JobRow).values(
+                        id=job_id,
+                        project_id=caller.project_id,
+                        organization_id=caller.organization_id,
+                        model=BASE_MODEL_ID,
+                        training_file="file-x",
+                        seed=seed,
+                        method_json="{}",
+                        hyperparameters_json="{}",
+                        status="running",
+                        attempt=1,
+                        result_files_json="[]",
+                        created_at=1_700_000_000,
+                        created_us=1_700_000_000_000_000,
+                    )
+                )
+                await session.execute(
+                    insert(CheckpointRow).values(
+                        id="ftckpt_" + secrets.token_hex(8),
+                        job_id=job_id,
+                        project_id=caller.project_id,
+                        created_at=1_700_000_000,
+                        created_us=1_700_000_000_000_000,
+                        step_number=step,
+                        metrics_json="{}",
+                        fine_tuned_model_checkpoint=name,
+                    )
+                )
+        finally:
+            await engine.dispose()
+        return name
+
+
+async def _caller(settings: Settings, key: str):  # type: ignore[no-untyped-def]
+    async with project_store(settings) as store:
+        caller = await store.authenticate(key, last_used_resolution_s=0)
+    assert caller is not None
+    return caller
+
+
+@pytest.fixture(scope="module")
+def serving_stack(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, tiny_models: TinyModels
+) -> Iterator[ServingStack]:
+    """Engine, agent and api, started together; stopped at the end of the module."""
+    root = tmp_path_factory.mktemp("serving")
+    model_dir = tiny_models.model_dir("chatml")
+    registry = root / "models.toml"
+    write_registry(registry, {BASE_MODEL_ID: model_dir})
+    engine = EngineProcess(
+        model_dir,
+        BASE_MODEL_ID,
+        root / "logs",
+        max_loras=MAX_LOADED_ADAPTERS,
+        max_cpu_loras=MAX_LOADED_ADAPTERS,
+        api_key=ENGINE_KEY,
+    )
+    data_dir = root / "stack"
+    agent_config = StackConfig(data_dir=data_dir, redis_url=redis_server.new_database_url())
+    agent = AgentProcess(
+        engine,
+        agent_config,
+        root / "agent-cache",
+        max_cpu_loras=MAX_LOADED_ADAPTERS,
+        api_key=AGENT_KEY,
+    )
+    config = StackConfig(
+        data_dir=data_dir,
+        redis_url=agent_config.redis_url,
+        extra_env={
+            "FTAPI_MODELS__REGISTRY_PATH": str(registry),
+            "FTAPI_SERVING__AGENT_URLS": json.dumps([agent.url]),
+            "FTAPI_SERVING__AGENT_API_KEY": AGENT_KEY,
+        },
+    )
+    api = ApiServer(config, ctl_worker=False)
+    engine.start()
+    agent.start()
+    try:
+        api.start()
+        agent.wait()
+        engine.wait()
+        yield ServingStack(api, engine, agent, model_dir, root / "adapters")
+    finally:
+        api.stop()
+        agent.stop()
+        engine.stop()
+
+
+@pytest.fixture
+def project_key(serving_stack: ServingStack, request: pytest.FixtureRequest) -> str:
+    """A key of a fresh project, so each test's models are its own."""
+    return serving_stack.api.new_key(f"serving-{request.node.name}"[:120])
