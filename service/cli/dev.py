@@ -1,13 +1,23 @@
-"""``ftapi dev``: the whole service on embedded defaults, in one supervised process tree."""
+"""``ftapi dev``: the whole service on embedded defaults, in one supervised process tree.
+
+SQLite and the local disk under the data dir, a local Redis (started when none answers), a ctl
+worker, and — when the ``runner`` extra is installed — a gpu worker, the local inference engine
+over a small demo base model built on first start, and its adapter agent. The api runs in this
+process; Ctrl-C stops everything, and starting again keeps the data.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
 
@@ -20,24 +30,40 @@ from service.cli.keys import create_key
 from service.settings import Settings
 
 REDIS_START_TIMEOUT_S = 10.0
+DEMO_MODEL_ID = "ftapi/demo-tiny"
+LORA_TRAINER = "gpu_runner.trainer:LoraTrainer"
+ENGINE_MAX_LORAS = 4
+ENGINE_MAX_CPU_LORAS = 8
 
 
 def dev(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
 ) -> None:
-    """Start ftapi locally (SQLite, local disk, local Redis) and print how to call it."""
+    """Start ftapi locally (SQLite, local disk, local Redis, CPU engine); print how to call it."""
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
-    redis_process = _ensure_redis(settings)
-    if redis_process is not None:
-        children.append(redis_process)
     try:
+        redis_process = _ensure_redis(settings)
+        if redis_process is not None:
+            children.append(redis_process)
+        can_train = importlib.util.find_spec("torch") is not None
+        env = _embedded_env(settings, data_dir, port, can_train)
+        os.environ.update(env)  # the api below and every child read the same settings
+        settings = Settings()
         key = asyncio.run(create_key(settings, "default"))
-        children.extend(_start_workers(settings))
+        children.append(_spawn("worker", "--queue", "ctl", log=data_dir / "logs" / "ctl.log"))
+        if can_train:
+            children.extend(_start_training_and_serving(data_dir, port))
+        else:
+            typer.echo(
+                "torch is not installed (the `runner` extra): jobs will wait in the queue and "
+                "nothing serves chat. scripts/run installs it."
+            )
         base_url = f"http://{host}:{port}/v1"
-        typer.echo(_banner(base_url, key))
+        typer.echo(_banner(base_url, key, DEMO_MODEL_ID if can_train else None))
         uvicorn.run(
             "service.http.app:create_app",
             factory=True,
@@ -47,24 +73,91 @@ def dev(
             access_log=False,
         )
     finally:
-        for child in reversed(children):  # workers first, Redis last
+        for child in reversed(children):  # serving and workers first, Redis last
             child.terminate()
         for child in reversed(children):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=15)
 
 
-def _start_workers(settings: Settings) -> list[subprocess.Popen[bytes]]:
-    """A ctl worker, and a gpu worker when a trainer is configured."""
-    queues = ["ctl"] + (["gpu"] if settings.trainer.import_path else [])
-    if not settings.trainer.import_path:
-        typer.echo("No trainer configured (FTAPI_TRAINER__IMPORT_PATH): jobs will wait in queue.")
-    return [
-        subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed argv
-            [sys.executable, "-m", "service.cli", "worker", "--queue", queue]
+def _embedded_env(settings: Settings, data_dir: Path, port: int, can_train: bool) -> dict[str, str]:
+    """Settings every process of the tree shares (explicit FTAPI_* variables still win)."""
+    env = {"FTAPI_DATA_DIR": str(data_dir)}
+    if can_train and settings.models.registry_path is None:
+        env["FTAPI_MODELS__REGISTRY_PATH"] = str(_demo_registry(data_dir))
+    if can_train and settings.trainer.import_path is None:
+        env["FTAPI_TRAINER__IMPORT_PATH"] = LORA_TRAINER
+    if not settings.serving.agent_urls:
+        env["FTAPI_SERVING__AGENT_URLS"] = json.dumps([f"http://127.0.0.1:{port + 2}"])
+    return {name: value for name, value in env.items() if name not in os.environ}
+
+
+def _demo_registry(data_dir: Path) -> Path:
+    """A registry offering the demo model, built on first start (no download)."""
+    registry = data_dir / "models.toml"
+    model_dir = data_dir / "models" / "demo-tiny"
+    if not (model_dir / "config.json").exists():
+        from gpu_runner.demo_model import build_tiny_llama
+
+        typer.echo("Building the demo base model (first start only)…")
+        staging = model_dir.with_name("demo-tiny.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        # Wide enough for LoRA to learn a toy task in a few CPU minutes.
+        build_tiny_llama(staging, hidden_size=256, intermediate_size=512)
+        staging.rename(model_dir)
+    if not registry.exists():
+        registry.write_text(
+            f'[[models]]\nid = "{DEMO_MODEL_ID}"\npath = "{model_dir}"\n'
+            "max_seq_length = 512\nmax_lora_rank = 64\n"
         )
-        for queue in queues
+    return registry
+
+
+def _start_training_and_serving(data_dir: Path, port: int) -> list[subprocess.Popen[bytes]]:
+    """The gpu worker, the local engine over the demo model, and its adapter agent."""
+    logs = data_dir / "logs"
+    engine_port, agent_port = port + 1, port + 2
+    return [
+        _spawn("worker", "--queue", "gpu", log=logs / "gpu.log"),
+        _spawn(
+            "engine",
+            "--model",
+            str(data_dir / "models" / "demo-tiny"),
+            "--served-model-name",
+            DEMO_MODEL_ID,
+            "--port",
+            str(engine_port),
+            "--max-loras",
+            str(ENGINE_MAX_LORAS),
+            "--max-cpu-loras",
+            str(ENGINE_MAX_CPU_LORAS),
+            "--max-lora-rank",
+            "64",
+            log=logs / "engine.log",
+        ),
+        _spawn(
+            "agent",
+            "--engine-url",
+            f"http://127.0.0.1:{engine_port}",
+            "--cache-dir",
+            str(data_dir / "agent-cache"),
+            "--max-cpu-loras",
+            str(ENGINE_MAX_CPU_LORAS),
+            "--max-lora-rank",
+            "64",
+            "--port",
+            str(agent_port),
+            log=logs / "agent.log",
+        ),
     ]
+
+
+def _spawn(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed argv
+            [sys.executable, "-m", "service.cli", *args], stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def _ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
@@ -116,7 +209,17 @@ def _redis_answers(url: str) -> bool:
         client.close()
 
 
-def _banner(base_url: str, key: str) -> str:
+def _banner(base_url: str, key: str, model: str | None) -> str:
+    tour = (
+        f"""
+  # fine-tune the demo model on your data, then chat with the result:
+  curl {base_url}/fine_tuning/jobs -H "Authorization: Bearer {key}" \\
+       -H "Content-Type: application/json" \\
+       -d '{{"model": "{model}", "training_file": "file-..."}}'
+"""
+        if model
+        else ""
+    )
     return f"""
 ftapi is starting at {base_url}
 
@@ -124,10 +227,10 @@ ftapi is starting at {base_url}
 
   curl {base_url}/files -H "Authorization: Bearer {key}" \\
        -F purpose=fine-tune -F file=@train.jsonl
-
+{tour}
   python -c 'from openai import OpenAI
   client = OpenAI(base_url="{base_url}", api_key="{key}")
-  print(client.files.list())'
+  print(client.models.list())'
 
-Press Ctrl-C to stop.
+Logs: workers, engine and agent write to $FTAPI_DATA_DIR/logs. Press Ctrl-C to stop.
 """
