@@ -15,17 +15,21 @@ import hashlib
 import logging
 import math
 import random
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
+from gpu_runner.training.errors import UnusableTrainingDataError
 from service.datasets.formats import DatasetFormat, detect_format, formats_for_method
 from service.datasets.tokenization import ChatTokenizer, Tokenized
-from service.datasets.tokenized import IssueSeverity, TokenizedExample, TokenizedPreference
+from service.datasets.tokenized import (
+    ExampleIssue,
+    IssueSeverity,
+    TokenizedExample,
+    TokenizedPreference,
+)
 from service.datasets.validation import iter_examples
-
-from gpu_runner.training.errors import UnusableTrainingDataError
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +38,32 @@ _TOKENIZE_BATCH = 512
 
 
 @dataclass(frozen=True)
+class TrainingSequence:
+    """One tokenized sequence, stored compactly: 4 bytes per id and 1 per trained flag.
+
+    A data set lives in every rank's memory for the whole run; Python lists of ints would
+    take about ten times as much.
+    """
+
+    input_ids: array[int]
+    trained: bytes  # 1 where the loss covers the token
+
+    @classmethod
+    def of(cls, example: TokenizedExample) -> TrainingSequence:
+        """The compact form of a tokenizer result."""
+        return cls(array("i", example.input_ids), bytes(example.trained))
+
+    @property
+    def n_tokens(self) -> int:
+        """Tokens in the sequence."""
+        return len(self.input_ids)
+
+
+@dataclass(frozen=True)
 class TrainingUnit:
     """Sequences trained together: ``(example,)`` or ``(chosen, rejected)``."""
 
-    sequences: tuple[TokenizedExample, ...]
+    sequences: tuple[TrainingSequence, ...]
 
     @property
     def n_tokens(self) -> int:
@@ -89,7 +115,7 @@ def load_training_data(path: Path, tokenizer: ChatTokenizer, method: str) -> Tra
             if any(not any(sequence.trained[1:]) for sequence in unit.sequences):
                 n_dropped += 1
                 continue
-            n_truncated += any(sequence.truncated for sequence in unit.sequences)
+            n_truncated += tokenized.truncated
             units.append(unit)
         pending.clear()
 
@@ -109,9 +135,9 @@ def load_training_data(path: Path, tokenizer: ChatTokenizer, method: str) -> Tra
 
 def _tokenize(
     tokenizer: ChatTokenizer, examples: Sequence[dict[str, object]]
-) -> list[tuple[Tokenized, list]]:  # type: ignore[type-arg]
+) -> list[tuple[Tokenized, list[ExampleIssue]]]:
     """Tokenize a batch, one ``tokenize_batch`` call per format present (a file has one)."""
-    results: list[tuple[Tokenized, list]] = []  # type: ignore[type-arg]
+    results: list[tuple[Tokenized, list[ExampleIssue]]] = []
     start = 0
     while start < len(examples):
         example_format = detect_format(examples[start]) or DatasetFormat.CHAT
@@ -127,8 +153,10 @@ def _tokenize(
 
 def _as_unit(tokenized: Tokenized) -> TrainingUnit:
     if isinstance(tokenized, TokenizedPreference):
-        return TrainingUnit((tokenized.chosen, tokenized.rejected))
-    return TrainingUnit((tokenized,))
+        return TrainingUnit(
+            (TrainingSequence.of(tokenized.chosen), TrainingSequence.of(tokenized.rejected))
+        )
+    return TrainingUnit((TrainingSequence.of(tokenized),))
 
 
 class StepPlan:
@@ -143,6 +171,7 @@ class StepPlan:
         self.seed = seed
         self.steps_per_epoch = math.ceil(n_units / self.batch_size)
         self.total_steps = self.steps_per_epoch * n_epochs
+        self._orders: dict[int, tuple[int, ...]] = {}
 
     def units_for_step(self, step: int) -> list[int]:
         """Unit indices of step ``step`` (0-based: the step that completes step ``step + 1``)."""
@@ -158,9 +187,10 @@ class StepPlan:
         """Whether ``completed_steps`` closes an epoch."""
         return completed_steps % self.steps_per_epoch == 0
 
-    @lru_cache(maxsize=2)  # noqa: B019 - one plan per run; the cache dies with it
     def _epoch_order(self, epoch: int) -> tuple[int, ...]:
-        order = list(range(self.n_units))
-        # A private generator seeded from (seed, epoch): no global RNG state is involved.
-        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)  # noqa: S311 - not crypto
-        return tuple(order)
+        if epoch not in self._orders:
+            order = list(range(self.n_units))
+            # A private generator seeded from (seed, epoch): no global RNG state is involved.
+            random.Random(self.seed * 1_000_003 + epoch).shuffle(order)  # noqa: S311 - not crypto
+            self._orders = {epoch: tuple(order)}  # keep one epoch: steps run in order
+        return self._orders[epoch]
