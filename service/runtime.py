@@ -27,6 +27,7 @@ from service.jobs.store import JobStore
 from service.models.fine_tuned import FineTunedModelStore
 from service.models.registry import ModelRegistry
 from service.models.service import ModelService
+from service.models.sources import ModelFiles
 from service.models.tokenizers import TokenizerCache
 from service.queue.arq_queue import ArqTaskQueue, arq_redis
 from service.queue.protocol import TaskQueue
@@ -57,6 +58,7 @@ class Runtime:
     file_store: FileStore
     file_validator: FileContentValidator
     registry: ModelRegistry
+    model_files: ModelFiles
     datasets: DatasetService
     preflight: JobPreflight
     queue: TaskQueue
@@ -100,12 +102,18 @@ class Runtime:
             upload_ttl_s=limits.upload_ttl_s,
         )
         registry = ModelRegistry.from_file(settings.models.registry_path)
+        model_files = ModelFiles(
+            blobs,
+            settings.models.cache_dir or settings.data_dir / "models-cache",
+            hub_offline=settings.models.hub_offline,
+            hub_cache_dir=settings.models.hub_cache_dir,
+        )
         fine_tuned_models = FineTunedModelStore(sessions)
         datasets = DatasetService(
             files,
             blobs,
             registry,
-            TokenizerCache(),
+            TokenizerCache(model_files),
             DatasetReportStore(sessions),
             clock,
             training_data_limits(settings),
@@ -144,6 +152,7 @@ class Runtime:
             file_store=file_store,
             file_validator=file_validator,
             registry=registry,
+            model_files=model_files,
             datasets=datasets,
             preflight=preflight,
             queue=queue,

@@ -106,6 +106,15 @@ class ModelsSettings(BaseModel):
     registry_path: Path | None = Field(
         default=None, description="TOML file listing fine-tunable base models."
     )
+    cache_dir: Path | None = Field(
+        default=None, description="Where hub and blob-store models are fetched (<data_dir>/models)."
+    )
+    hub_offline: bool = Field(
+        default=False, description="Use only the local hub cache (no downloads) for hub_id models."
+    )
+    hub_cache_dir: Path | None = Field(
+        default=None, description="Hugging Face hub cache to read hub_id models from."
+    )
 
 
 class TrainingSettings(BaseModel):

@@ -76,6 +76,11 @@ def registry_entry(spec: BaseModelSpec) -> str:
 
 def add_model(registry_path: Path, spec: BaseModelSpec) -> None:
     """Append ``spec`` to the registry file (created if missing); refuses a duplicate id."""
+    if spec.path is None:
+        raise RegistryEditError(
+            "`ftapi models add` registers a local --path; add hub_id or blob_prefix models by "
+            "editing the registry file"
+        )
     check_model_dir(spec.path)
     existing = _read_registry(registry_path)
     if existing.get(spec.id) is not None:

@@ -44,6 +44,7 @@ from service.jobs.trainer import (
 )
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.models.registry import ModelRegistry
+from service.models.sources import ModelFiles
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class JobRunner:
         files: FileService,
         blobs: BlobStore,
         registry: ModelRegistry,
+        model_files: ModelFiles,
         models: FineTunedModelStore,
         trainer: Trainer,
         clock: Clock,
@@ -97,6 +99,7 @@ class JobRunner:
         self._files = files
         self._blobs = blobs
         self._registry = registry
+        self._model_files = model_files
         self._models = models
         self._trainer = trainer
         self._clock = clock
@@ -161,7 +164,7 @@ class JobRunner:
             job_id=job.id,
             method=job.method_type,
             base_model_id=base.id,
-            base_model_dir=base.path,
+            base_model_dir=await self._model_files.local_dir(base),
             max_seq_length=base.max_seq_length,
             chat_template=base.chat_template,
             lora_target_modules=base.lora_target_modules,

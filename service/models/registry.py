@@ -3,16 +3,19 @@
     [[models]]
     id = "ftapi/tiny-llama"          # what callers pass as `model`
     path = "/srv/models/tiny-llama"  # a local directory with config, tokenizer and safetensors
+    # or: hub_id = "org/name" with revision = "<40-hex commit>" (pinned; see models.hub_offline)
+    # or: blob_prefix = "base-models/tiny-llama/" (a directory uploaded with its manifest.json)
     max_seq_length = 2048
     lora_target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
     max_lora_rank = 64
     # chat_template = "..."          # optional override of the tokenizer's template
 
-Hub ids at a pinned revision and blob-store prefixes as sources arrive with the GPU runner.
+Exactly one source per model; ``service.models.sources.ModelFiles`` turns it into a local dir.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ from service.errors import InvalidRequest
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+_PINNED_REVISION = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,10 @@ class BaseModelSpec:
     """One fine-tunable base model."""
 
     id: str
-    path: Path
+    path: Path | None = None
+    hub_id: str | None = None
+    revision: str | None = None
+    blob_prefix: str | None = None
     max_seq_length: int = 2048
     chat_template: str | None = None
     lora_target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
@@ -38,6 +45,13 @@ class BaseModelSpec:
     def __post_init__(self) -> None:
         if not self.id or any(ch.isspace() for ch in self.id) or ":" in self.id:
             raise ValueError(f"model id {self.id!r} must be non-empty, without spaces or ':'")
+        sources = [self.path, self.hub_id, self.blob_prefix]
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError(f"model {self.id}: give exactly one of path, hub_id, blob_prefix")
+        if self.hub_id is not None and not _PINNED_REVISION.fullmatch(self.revision or ""):
+            raise ValueError(
+                f"model {self.id}: hub_id needs revision = the 40-hex commit to pin to"
+            )
         if self.max_seq_length < 16:
             raise ValueError(f"model {self.id}: max_seq_length must be at least 16")
         if self.max_lora_rank not in VLLM_LORA_RANKS:
@@ -62,7 +76,8 @@ class ModelRegistry:
         specs = []
         for entry in raw.get("models", []):
             entry = dict(entry)
-            entry["path"] = (path.parent / entry["path"]).resolve()
+            if "path" in entry:
+                entry["path"] = (path.parent / entry["path"]).resolve()
             if "lora_target_modules" in entry:
                 entry["lora_target_modules"] = tuple(entry["lora_target_modules"])
             specs.append(BaseModelSpec(**entry))

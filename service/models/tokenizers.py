@@ -6,12 +6,14 @@ import asyncio
 
 from service.datasets.tokenization import ChatTokenizer
 from service.models.registry import BaseModelSpec
+from service.models.sources import ModelFiles
 
 
 class TokenizerCache:
     """Loads a model's ``ChatTokenizer`` on first use (in a thread) and keeps it."""
 
-    def __init__(self) -> None:
+    def __init__(self, files: ModelFiles) -> None:
+        self._files = files
         self._loaded: dict[str, ChatTokenizer] = {}
         self._lock = asyncio.Lock()
 
@@ -23,7 +25,7 @@ class TokenizerCache:
             if (tokenizer := self._loaded.get(spec.id)) is None:
                 tokenizer = await asyncio.to_thread(
                     ChatTokenizer.from_model_dir,
-                    spec.path,
+                    await self._files.local_dir(spec),
                     max_seq_length=spec.max_seq_length,
                     chat_template=spec.chat_template,
                 )

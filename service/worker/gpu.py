@@ -43,6 +43,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
         runtime.files,
         runtime.blobs,
         runtime.registry,
+        runtime.model_files,
         runtime.fine_tuned_models,
         trainer,
         runtime.clock,
