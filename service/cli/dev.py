@@ -32,6 +32,8 @@ from service.settings import Settings
 REDIS_START_TIMEOUT_S = 10.0
 DEMO_MODEL_ID = "ftapi/demo-tiny"
 LORA_TRAINER = "gpu_runner.trainer:LoraTrainer"
+DEMO_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+DEMO_BASE_LEARNING_RATE = "3e-3"
 ENGINE_MAX_LORAS = 4
 ENGINE_MAX_CPU_LORAS = 8
 
@@ -87,6 +89,8 @@ def _embedded_env(settings: Settings, data_dir: Path, port: int, can_train: bool
         env["FTAPI_MODELS__REGISTRY_PATH"] = str(_demo_registry(data_dir))
     if can_train and settings.trainer.import_path is None:
         env["FTAPI_TRAINER__IMPORT_PATH"] = LORA_TRAINER
+        # A random tiny model needs a bolder step than a real one to learn in a demo's minutes.
+        env["FTAPI_LORA_BASE_LEARNING_RATE"] = DEMO_BASE_LEARNING_RATE
     if not settings.serving.agent_urls:
         env["FTAPI_SERVING__AGENT_URLS"] = json.dumps([f"http://127.0.0.1:{port + 2}"])
     return {name: value for name, value in env.items() if name not in os.environ}
@@ -106,9 +110,10 @@ def _demo_registry(data_dir: Path) -> Path:
         build_tiny_llama(staging, hidden_size=256, intermediate_size=512)
         staging.rename(model_dir)
     if not registry.exists():
+        targets = ", ".join(f'"{module}"' for module in DEMO_LORA_TARGETS)
         registry.write_text(
             f'[[models]]\nid = "{DEMO_MODEL_ID}"\npath = "{model_dir}"\n'
-            "max_seq_length = 512\nmax_lora_rank = 64\n"
+            f"max_seq_length = 512\nmax_lora_rank = 64\nlora_target_modules = [{targets}]\n"
         )
     return registry
 
