@@ -139,6 +139,9 @@ class JobsSettings(BaseModel):
         default=60.0, gt=0, description="A running job silent this long is re-queued."
     )
     max_attempts: int = Field(default=3, ge=1, description="Runner losses before runner_lost.")
+    checkpoints_kept: int = Field(
+        default=3, ge=1, description="Newest checkpoints kept per job (older ones are deleted)."
+    )
     training_timeout_s: int = Field(default=24 * 3600, ge=60)
     reconcile_interval_s: int = Field(default=30, ge=1)
 

@@ -268,6 +268,13 @@ class _Attempt:
             ),
             messages.checkpoint_saved(name, step),
         )
+        # Like OpenAI, keep the newest few: older checkpoints (and their models) go.
+        for old in await self._store.prune_checkpoints(
+            job.id, self.runner._settings.checkpoints_kept
+        ):
+            await self.runner._blobs.delete_prefix(
+                checkpoint_prefix(job.project_id, job.id, old.step_number)
+            )
 
     def stop_requested(self) -> StopReason | None:
         return self._stop

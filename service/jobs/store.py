@@ -251,6 +251,21 @@ class JobStore:
         rows = await self._job_rows(CheckpointRow, job_id, after_id, ListOrder.DESC, limit)
         return to_page([_checkpoint_of(row) for row in rows], limit)
 
+    async def prune_checkpoints(self, job_id: str, keep: int) -> list[CheckpointRecord]:
+        """Delete all but the ``keep`` highest-step checkpoints; returns the deleted ones."""
+        async with self._sessions.begin() as session:
+            rows = list(
+                await session.scalars(
+                    select(CheckpointRow)
+                    .where(CheckpointRow.job_id == job_id)
+                    .order_by(CheckpointRow.step_number.desc())
+                    .offset(keep)
+                )
+            )
+            for row in rows:
+                await session.delete(row)
+            return [_checkpoint_of(row) for row in rows]
+
     async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
         """The checkpoint with the highest step."""
         async with self._sessions() as session:

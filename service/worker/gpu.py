@@ -50,6 +50,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
         RunnerSettings(
             heartbeat_interval_s=settings.jobs.heartbeat_interval_s,
             max_running_per_project=settings.jobs.max_running_jobs_per_project,
+            checkpoints_kept=settings.jobs.checkpoints_kept,
         ),
     )
 

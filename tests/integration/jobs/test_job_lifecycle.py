@@ -341,3 +341,22 @@ def test_metrics_expose_jobs_queues_and_request_latency(client: OpenAI, stack: A
         and 'method="POST"' in name
         for name in samples
     )
+
+
+def test_only_the_newest_three_checkpoints_are_kept(client: OpenAI, stack: ApiServer) -> None:
+    training = upload_training_file(client, chat_jsonl(10))
+    job = client.fine_tuning.jobs.create(
+        model=TINY_MODEL_ID,
+        training_file=training,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 5}}},
+    )
+    assert wait_for(client, job.id).status == "succeeded"
+
+    steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id)]
+    stored = sorted(
+        path.name
+        for path in stack.config.data_dir.glob(f"blobs/projects/*/jobs/{job.id}/checkpoints/*")
+    )
+
+    assert steps == [40, 30, 20]  # one per epoch but the last; step 10 was pruned
+    assert stored == ["step-20", "step-30", "step-40"]
