@@ -17,7 +17,7 @@ import pytest
 from openai import OpenAI
 
 from tests.contract.adapters import AdapterDir, AdapterFactory
-from tests.contract.engine_process import EngineProcess
+from tests.support.serving_processes import EngineProcess
 from tests.support.tiny_model import TinyModels
 
 ENGINE_URL_ENV = "FTAPI_CONTRACT_ENGINE_URL"
@@ -59,15 +59,14 @@ def contract_target(
     work_dir = tmp_path_factory.mktemp("contract")
     engine = EngineProcess(
         model_dir,
-        work_dir / "engine.log",
-        served_model_name=LOCAL_BASE_NAME,
-        args=[
-            *("--max-loras", str(LOCAL_MAX_LORAS)),
-            *("--max-cpu-loras", str(LOCAL_MAX_LORAS)),
-            *("--max-lora-rank", str(LOCAL_MAX_LORA_RANK)),
-        ],
+        LOCAL_BASE_NAME,
+        work_dir,
+        max_loras=LOCAL_MAX_LORAS,
+        max_cpu_loras=LOCAL_MAX_LORAS,
+        max_lora_rank=LOCAL_MAX_LORA_RANK,
     )
     engine.start()
+    engine.wait()
     try:
         yield ContractTarget(
             url=engine.url,

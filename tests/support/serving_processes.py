@@ -96,10 +96,12 @@ class EngineProcess(ChildServer):
         *,
         max_loras: int,
         max_cpu_loras: int,
-        api_key: str,
+        api_key: str | None = None,
+        max_lora_rank: int | None = None,
     ) -> None:
         self.port = free_port()
         self.api_key = api_key
+        rank = [] if max_lora_rank is None else ["--max-lora-rank", str(max_lora_rank)]
         super().__init__(
             f"engine-{self.port}",
             [
@@ -118,12 +120,10 @@ class EngineProcess(ChildServer):
                 "cpu",
                 "--log-level",
                 "warning",
+                *rank,
             ],
-            {
-                "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true",
-                "VLLM_API_KEY": api_key,
-                "OMP_NUM_THREADS": "1",
-            },
+            {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true", "OMP_NUM_THREADS": "1"}
+            | ({} if api_key is None else {"VLLM_API_KEY": api_key}),
             log_dir,
         )
 
@@ -137,11 +137,8 @@ class EngineProcess(ChildServer):
 
     def model_ids(self) -> list[str]:
         """The ids of the engine's ``GET /v1/models`` (the base, then loaded adapters)."""
-        response = httpx.get(
-            f"{self.url}/v1/models",
-            headers={"authorization": f"Bearer {self.api_key}"},
-            timeout=5,
-        )
+        headers = {} if self.api_key is None else {"authorization": f"Bearer {self.api_key}"}
+        response = httpx.get(f"{self.url}/v1/models", headers=headers, timeout=5)
         response.raise_for_status()
         return [card["id"] for card in response.json()["data"]]
 
