@@ -128,7 +128,7 @@ def test_a_stopped_gpu_worker_hands_its_job_back_at_once(
         job_id = _long_job(client, training, epochs=6)
         wait_for(client, job_id, lambda job: job.status == "running", timeout_s=30)
 
-        first.terminate()  # SIGTERM, as a deploy or a scale-in sends
+        first.stop(timeout_s=30)  # SIGTERM, as a deploy or a scale-in sends
         requeued = wait_for(client, job_id, lambda job: job.status == "queued", timeout_s=10)
         assert requeued.status == "queued"
         stack.add_gpu_worker()

@@ -2,87 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.services import free_port
-from tests.support.stack import REPO_ROOT, StackConfig
+from tests.support.stack import ChildServer, StackConfig
 
 ENGINE_READY_TIMEOUT_S = 90.0
 AGENT_READY_TIMEOUT_S = 30.0
-
-
-class ChildServer:
-    """A ``python -m service.cli …`` server on 127.0.0.1, with its log in a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self._argv = argv
-        self._env = env
-        self.log_path = log_dir / f"{name}.log"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Launch the process (returns at once)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = os.environ | self._env | {"PYTHONPATH": str(REPO_ROOT)}
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", *self._argv],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, url: str, timeout_s: float) -> None:
-        """Wait until ``url`` answers 200."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready in {timeout_s}s:\n{self.log_tail()}")
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def kill(self) -> None:
-        """SIGKILL, as a crashed replica would go."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a grace period."""
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-    def log_tail(self, n_bytes: int = 4000) -> str:
-        if not self.log_path.exists():
-            return ""
-        return self.log_path.read_bytes()[-n_bytes:].decode(errors="replace")
 
 
 class EngineProcess(ChildServer):

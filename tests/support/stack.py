@@ -80,29 +80,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DETERMINISTIC_TRAINER = "tests.support.deterministic_trainer:DeterministicTrainer"
 
 
-class WorkerProcess:
-    """``ftapi worker --queue ctl|gpu`` in a child process (its own process group)."""
+class ChildServer:
+    """A ``python -m service.cli …`` server on 127.0.0.1, with its log in a file."""
 
-    def __init__(self, config: StackConfig, queue: str, extra_env: dict[str, str] | None = None):
-        self.config = config
-        self.queue = queue
-        self._extra_env = extra_env or {}
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self._argv = argv
+        self._env = env
+        self.log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
-        self.log_path = config.data_dir / f"worker-{queue}-{id(self)}.log"
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
 
     def start(self) -> None:
-        """Start the worker (it connects and polls on its own)."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        env = os.environ | self.config.env() | self._extra_env
-        env["PYTHONPATH"] = str(REPO_ROOT)
+        """Launch the process (returns at once)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = os.environ | self._env | {"PYTHONPATH": str(REPO_ROOT)}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "worker", "--queue", self.queue],
+                [sys.executable, "-m", "service.cli", *self._argv],
                 env=env,
                 cwd=REPO_ROOT,
                 stdout=log,
@@ -110,17 +104,38 @@ class WorkerProcess:
                 start_new_session=True,
             )
 
-    def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+    def wait_ready(self, url: str, timeout_s: float) -> None:
+        """Wait until ``url`` answers 200."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready in {timeout_s}s:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
 
     def kill(self) -> None:
-        """SIGKILL, as a lost node would be."""
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait()
+        """SIGKILL, as a crashed replica would go."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
 
-    def terminate(self, timeout_s: float = 30) -> None:
-        """SIGTERM and wait: a graceful stop (deploys, scale-in)."""
+    def alive(self) -> bool:
+        """Whether the process is still running."""
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout_s: float = 15) -> None:
+        """SIGTERM (a graceful stop: deploys, scale-in), then SIGKILL after ``timeout_s``."""
         if self._process is None:
             return
         self._process.terminate()
@@ -135,6 +150,20 @@ class WorkerProcess:
         if not self.log_path.exists():
             return ""
         return self.log_path.read_bytes()[-n_bytes:].decode(errors="replace")
+
+
+class WorkerProcess(ChildServer):
+    """``ftapi worker --queue ctl|gpu`` in a child process (its own process group)."""
+
+    def __init__(self, config: StackConfig, queue: str, extra_env: dict[str, str] | None = None):
+        self.config = config
+        self.queue = queue
+        super().__init__(
+            f"worker-{queue}-{id(self)}",
+            ["worker", "--queue", queue],
+            config.env() | (extra_env or {}),
+            config.data_dir,
+        )
 
 
 class ApiServer:
@@ -237,7 +266,7 @@ class ApiServer:
 
     def stop(self) -> None:
         for worker in self.workers:
-            worker.terminate(timeout_s=15)
+            worker.stop(timeout_s=15)
         if self._process is None:
             return
         self._process.terminate()
