@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 T = TypeVar("T")
@@ -51,6 +52,44 @@ def keyset_page_query(
     else:
         query = query.order_by(created_us.desc(), id_column.desc())
     return query.limit(limit + 1)
+
+
+async def fetch_page(
+    session: AsyncSession,
+    table: Any,
+    *,
+    scope: ColumnElement[bool],
+    order: ListOrder,
+    after_id: str | None,
+    limit: int,
+    query: Select[Any] | None = None,
+) -> list[Any]:
+    """Rows of ``table`` within ``scope`` after the row ``after_id``, one of look-ahead.
+
+    ``table`` has ``created_us`` and ``id`` columns; ``query`` (default: every row in ``scope``)
+    may narrow further. An ``after_id`` outside ``scope`` (unknown, or another tenant's) reads
+    as no cursor, so it reveals nothing.
+    """
+    cursor = None
+    if after_id is not None:
+        found = (
+            await session.execute(
+                select(table.created_us, table.id).where(table.id == after_id, scope)
+            )
+        ).first()
+        cursor = None if found is None else (found[0], found[1])
+    return list(
+        await session.scalars(
+            keyset_page_query(
+                select(table).where(scope) if query is None else query,
+                created_us=table.created_us,
+                id_column=table.id,
+                order=order,
+                after=cursor,
+                limit=limit,
+            )
+        )
+    )
 
 
 def to_page(rows: list[T], limit: int) -> Page[T]:

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db.tables import FileRow
 from service.files.records import FilePurpose, FileRecord, FileStatus
-from service.pagination import ListOrder, Page, keyset_page_query, to_page
+from service.pagination import ListOrder, Page, fetch_page, to_page
 
 
 class FileStore:
@@ -62,28 +62,19 @@ class FileStore:
     ) -> Page[FileRecord]:
         """A page of the project's files; an unknown ``after_id`` starts from the beginning."""
         async with self._sessions() as session:
-            cursor = None
-            if after_id is not None:
-                found = (
-                    await session.execute(
-                        select(FileRow.created_us, FileRow.id).where(
-                            FileRow.id == after_id, FileRow.project_id == project_id
-                        )
-                    )
-                ).first()
-                cursor = None if found is None else (found[0], found[1])
-            query = select(FileRow).where(FileRow.project_id == project_id)
+            scope = FileRow.project_id == project_id
+            query = select(FileRow).where(scope)
             if purpose is not None:
                 query = query.where(FileRow.purpose == purpose)
-            query = keyset_page_query(
-                query,
-                created_us=FileRow.created_us,
-                id_column=FileRow.id,
+            rows = await fetch_page(
+                session,
+                FileRow,
+                scope=scope,
                 order=order,
-                after=cursor,
+                after_id=after_id,
                 limit=limit,
+                query=query,
             )
-            rows = list(await session.scalars(query))
             return to_page([_record(row) for row in rows], limit)
 
     async def delete(self, project_id: str, file_id: str) -> bool:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.clock import Clock, to_seconds
@@ -23,7 +23,7 @@ from service.jobs.records import (
     NewEvent,
     can_transition,
 )
-from service.pagination import ListOrder, Page, keyset_page_query, to_page
+from service.pagination import ListOrder, Page, fetch_page, to_page
 
 
 class JobStore:
@@ -93,16 +93,14 @@ class JobStore:
                         JobMetadataRow.value == value,
                     )
                 )
-            cursor = await self._cursor(session, JobRow, after_id, JobRow.project_id == project_id)
-            rows = await session.scalars(
-                keyset_page_query(
-                    query,
-                    created_us=JobRow.created_us,
-                    id_column=JobRow.id,
-                    order=ListOrder.DESC,
-                    after=cursor,
-                    limit=limit,
-                )
+            rows = await fetch_page(
+                session,
+                JobRow,
+                scope=JobRow.project_id == project_id,
+                order=ListOrder.DESC,
+                after_id=after_id,
+                limit=limit,
+                query=query,
             )
             return to_page([_record_of(row) for row in rows], limit)
 
@@ -304,28 +302,14 @@ class JobStore:
     ) -> list[Any]:
         """A keyset page of one job's events or checkpoints (one row of look-ahead)."""
         async with self._sessions() as session:
-            cursor = await self._cursor(session, table, after_id, table.job_id == job_id)
-            rows = await session.scalars(
-                keyset_page_query(
-                    select(table).where(table.job_id == job_id),
-                    created_us=table.created_us,
-                    id_column=table.id,
-                    order=order,
-                    after=cursor,
-                    limit=limit,
-                )
+            return await fetch_page(
+                session,
+                table,
+                scope=table.job_id == job_id,
+                order=order,
+                after_id=after_id,
+                limit=limit,
             )
-            return list(rows)
-
-    @staticmethod
-    async def _cursor(
-        session: AsyncSession, table: Any, after_id: str | None, scope: Any
-    ) -> tuple[int, str] | None:
-        if after_id is None:
-            return None
-        query: Select[Any] = select(table.created_us, table.id).where(table.id == after_id, scope)
-        found = (await session.execute(query)).first()
-        return None if found is None else (found[0], found[1])
 
 
 _JSON_COLUMNS = {

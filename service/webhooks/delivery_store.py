@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db.tables import WebhookAttemptRow, WebhookDeliveryRow
-from service.pagination import ListOrder, Page, keyset_page_query, to_page
+from service.pagination import ListOrder, Page, fetch_page, to_page
 from service.webhooks.records import (
     AttemptOutcome,
     AttemptRecord,
@@ -148,26 +148,14 @@ class WebhookDeliveryStore:
     ) -> Page[DeliveryRecord]:
         """A page of an endpoint's deliveries, newest first."""
         async with self._sessions() as session:
-            cursor = None
-            if after_id is not None:
-                found = (
-                    await session.execute(
-                        select(WebhookDeliveryRow.created_us, WebhookDeliveryRow.id).where(
-                            WebhookDeliveryRow.id == after_id,
-                            WebhookDeliveryRow.endpoint_id == endpoint_id,
-                        )
-                    )
-                ).first()
-                cursor = None if found is None else (found[0], found[1])
-            query = keyset_page_query(
-                select(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id),
-                created_us=WebhookDeliveryRow.created_us,
-                id_column=WebhookDeliveryRow.id,
+            rows = await fetch_page(
+                session,
+                WebhookDeliveryRow,
+                scope=WebhookDeliveryRow.endpoint_id == endpoint_id,
                 order=ListOrder.DESC,
-                after=cursor,
+                after_id=after_id,
                 limit=limit,
             )
-            rows = list(await session.scalars(query))
             return to_page([_record(row) for row in rows], limit)
 
     async def attempts_of(self, delivery_ids: Sequence[str]) -> dict[str, list[AttemptRecord]]:

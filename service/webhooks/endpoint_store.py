@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db.tables import WebhookEndpointRow
-from service.pagination import ListOrder, Page, keyset_page_query, to_page
+from service.pagination import ListOrder, Page, fetch_page, to_page
 from service.webhooks.records import EndpointRecord, WebhookEventType
 
 
@@ -70,26 +70,14 @@ class WebhookEndpointStore:
     ) -> Page[EndpointRecord]:
         """A page of the project's endpoints, newest first."""
         async with self._sessions() as session:
-            cursor = None
-            if after_id is not None:
-                found = (
-                    await session.execute(
-                        select(WebhookEndpointRow.created_us, WebhookEndpointRow.id).where(
-                            WebhookEndpointRow.id == after_id,
-                            WebhookEndpointRow.project_id == project_id,
-                        )
-                    )
-                ).first()
-                cursor = None if found is None else (found[0], found[1])
-            query = keyset_page_query(
-                select(WebhookEndpointRow).where(WebhookEndpointRow.project_id == project_id),
-                created_us=WebhookEndpointRow.created_us,
-                id_column=WebhookEndpointRow.id,
+            rows = await fetch_page(
+                session,
+                WebhookEndpointRow,
+                scope=WebhookEndpointRow.project_id == project_id,
                 order=ListOrder.DESC,
-                after=cursor,
+                after_id=after_id,
                 limit=limit,
             )
-            rows = list(await session.scalars(query))
             return to_page([_record(row) for row in rows], limit)
 
     async def subscribed(
