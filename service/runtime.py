@@ -39,8 +39,6 @@ from service.uploads.store import UploadStore
 from service.webhooks.factory import build_webhook_service
 from service.webhooks.service import WebhookService
 
-DEFAULT_PROJECT_NAME = "default"
-
 
 @dataclass
 class Runtime:

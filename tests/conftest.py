@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,11 +58,6 @@ def moto_s3() -> Iterator[MotoS3Server]:
         server.stop()
 
 
-def run_async(coro: object) -> object:
-    """Run a coroutine from sync fixture code."""
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     """Tiny random Llama models, one per chat template, built on first use (no download)."""
@@ -76,9 +70,3 @@ def job_registry(tiny_models: TinyModels, tmp_path_factory: pytest.TempPathFacto
     path = tmp_path_factory.mktemp("registry") / "models.toml"
     write_registry(path, {TINY_MODEL_ID: tiny_models.model_dir("chatml")})
     return path
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    """A fresh data dir for an embedded-mode stack."""
-    return tmp_path / "ftapi-data"
