@@ -12,7 +12,8 @@ can end onto the contract:
   checkpoint is stored, ``TrainingStopped(reason)``;
 - this coroutine cancelled (the worker got SIGTERM): the same checkpoint dance, bounded by
   ``stop_grace_s``, then ``CancelledError`` again;
-- a failure the user can act on (out of memory, divergence): ``TrainingFailed(code, …)``;
+- a failure the user can act on (out of memory, divergence, a starting adapter that is not
+  servable or not of this base, a 4-bit base where none can run): ``TrainingFailed(code, …)``;
 - a crash: ``TrainingFailed("training_error", …)``; the stderr tail goes to the log only.
 
 Configure with ``FTAPI_TRAINER__IMPORT_PATH=gpu_runner.trainer:LoraTrainer`` and the
@@ -52,6 +53,7 @@ from service.models.adapters import InvalidAdapterError, validate_adapter
 logger = logging.getLogger(__name__)
 
 RUN_CONFIG_NAME = "run-config.json"
+INVALID_INITIAL_MODEL_CODE = "invalid_model"
 EXIT_GRACE_S = 3.0  # after a rank dies, how long to wait for rank 0's explanation
 
 
@@ -64,7 +66,14 @@ class LoraTrainer:
 
     async def train(self, spec: TrainingSpec, control: TrainingControl) -> TrainingResult:
         """Run one training attempt of ``spec`` to its end (see the module docstring)."""
-        config = RunConfig.from_spec(spec, self._settings)
+        try:
+            config = await asyncio.to_thread(RunConfig.from_spec, spec, self._settings)
+        except InvalidAdapterError as exc:  # the fine-tuned model the job starts from
+            raise TrainingFailed(
+                INVALID_INITIAL_MODEL_CODE,
+                "The fine-tuned model this job starts from cannot be trained further: "
+                + " ".join(exc.problems),
+            ) from exc
         config_path = spec.workdir / RUN_CONFIG_NAME
         await asyncio.to_thread(_write_config, config_path, config)
         world_size = await self._world_size()

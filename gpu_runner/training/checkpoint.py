@@ -120,11 +120,7 @@ def load_checkpoint(
 ) -> RunPosition:
     """Restore adapter weights, optimizer and this rank's generators; return the position."""
     state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
-    device = next(model.parameters()).device
-    weights = load_file(directory / ADAPTER_DIR / ADAPTER_WEIGHTS_NAME, device=str(device))
-    result: Any = set_peft_model_state_dict(model, weights)
-    if result.unexpected_keys or any("lora_" in key for key in result.missing_keys):
-        raise CheckpointMismatchError("checkpoint adapter weights do not fit this adapter")
+    load_adapter_weights(model, directory / ADAPTER_DIR)
     tensors = load_file(directory / OPTIMIZER_FILE)
     optimizer.load_state_dict(_unflatten_optimizer(tensors, state["optimizer"]))
     rng_path = directory / rng_file_name(ranks.rank)
@@ -133,6 +129,21 @@ def load_checkpoint(
     else:  # resumed on more processes than it was saved from: a fresh, deterministic stream
         torch.manual_seed(state["position"]["seed"] * 7919 + ranks.rank)
     return RunPosition(**state["position"])
+
+
+def load_adapter_weights(
+    model: PeftModel, adapter_dir: Path, adapter_name: str = "default"
+) -> None:
+    """Load an adapter's safetensors into ``adapter_name``; every LoRA weight must fit exactly."""
+    device = next(model.parameters()).device
+    weights = load_file(adapter_dir / ADAPTER_WEIGHTS_NAME, device=str(device))
+    result: Any = set_peft_model_state_dict(model, weights, adapter_name=adapter_name)
+    # Another adapter's weights (DPO's frozen reference) are not this load's business.
+    missing = [key for key in result.missing_keys if "lora_" in key and f".{adapter_name}." in key]
+    if result.unexpected_keys or missing:
+        raise CheckpointMismatchError(
+            f"the adapter weights in {adapter_dir} do not fit this adapter"
+        )
 
 
 def _flatten_optimizer(

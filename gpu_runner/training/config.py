@@ -4,6 +4,10 @@
 the gpu worker builds its ``LoraTrainer``. ``RunConfig`` joins them with a job's
 ``TrainingSpec``; the parent writes it as JSON for the training process (never pickle), which
 reads it back with ``RunConfig.model_validate_json``.
+
+A job that starts from a fine-tuned model (``TrainingSpec.initial_adapter_dir``) keeps that
+adapter's shape: its rank, alpha and target modules replace the settings' defaults, and the
+adapter is validated (``validate_adapter``) before any process starts.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.jobs.trainer import TrainingSpec
+from service.models.adapters import AdapterInfo, InvalidAdapterError, validate_adapter
 from service.models.registry import VLLM_LORA_RANKS
 
 DEFAULT_DPO_BETA = 0.1
@@ -29,12 +34,25 @@ class LearningRateSchedule(StrEnum):
 
 
 class AttentionKind(StrEnum):
-    """Which attention kernel the model runs; ``auto`` picks flash-attn 2 on a GPU if installed."""
+    """Which attention kernel the model runs.
+
+    ``auto``: flash-attn 2 on a GPU where the package is installed, else ``varlen``
+    (``training.attention``: per-sequence attention over packed rows, no mask). ``sdpa`` and
+    ``eager`` attend through a dense block-diagonal mask: slower, kept as references.
+    """
 
     AUTO = "auto"
+    VARLEN = "varlen"
     SDPA = "sdpa"
     EAGER = "eager"
     FLASH_ATTENTION_2 = "flash_attention_2"
+
+
+class Quantization(StrEnum):
+    """How the frozen base weights are stored; ``nf4`` is QLoRA (CUDA and bitsandbytes only)."""
+
+    NONE = "none"
+    NF4 = "nf4"
 
 
 class DeviceKind(StrEnum):
@@ -70,6 +88,10 @@ class LoraTrainerSettings(BaseSettings):
     processes: int = Field(default=0, ge=0, description="0: one per visible GPU, 1 on CPU.")
     device: DeviceKind = DeviceKind.AUTO
     attention: AttentionKind = AttentionKind.AUTO
+    quantization: Quantization = Field(
+        default=Quantization.NONE,
+        description="nf4: a 4-bit base (QLoRA); needs a CUDA GPU and the `qlora` extra.",
+    )
     stop_grace_s: float = Field(
         default=120.0, gt=0, description="Time the process gets to checkpoint and exit."
     )
@@ -98,6 +120,7 @@ class RunConfig(BaseModel):
     workdir: Path
     resume_from: Path | None
     resume_step: int = Field(ge=0)
+    initial_adapter_dir: Path | None = None  # train this adapter further instead of a new one
     seed: int
     n_epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1)
@@ -120,15 +143,25 @@ class RunConfig(BaseModel):
     checkpoint_every_steps: int = Field(ge=0)
     device: DeviceKind
     attention: AttentionKind
+    quantization: Quantization = Quantization.NONE
 
     @classmethod
     def from_spec(cls, spec: TrainingSpec, settings: LoraTrainerSettings) -> RunConfig:
-        """Resolve a job's spec against the trainer's settings."""
-        rank = min(settings.lora_rank, spec.max_lora_rank)
-        if rank not in VLLM_LORA_RANKS:
-            raise ValueError(f"LoRA rank {rank} is not one of vLLM's ranks {VLLM_LORA_RANKS}")
+        """Resolve a job's spec against the trainer's settings.
+
+        Reads and validates the initial adapter, if any: ``InvalidAdapterError`` when it is not
+        one this base can train further.
+        """
         if spec.method not in ("supervised", "dpo"):
             raise ValueError(f"method {spec.method!r} is not trained by LoraTrainer")
+        rank = min(settings.lora_rank, spec.max_lora_rank)
+        alpha = settings.lora_alpha if settings.lora_alpha is not None else 2.0 * rank
+        target_modules = spec.lora_target_modules
+        if spec.initial_adapter_dir is not None:
+            initial = _initial_adapter(spec.initial_adapter_dir, spec)
+            rank, alpha, target_modules = initial.rank, initial.alpha, initial.target_modules
+        if rank not in VLLM_LORA_RANKS:
+            raise ValueError(f"LoRA rank {rank} is not one of vLLM's ranks {VLLM_LORA_RANKS}")
         return cls(
             job_id=spec.job_id,
             method=spec.method,
@@ -141,15 +174,16 @@ class RunConfig(BaseModel):
             workdir=spec.workdir,
             resume_from=spec.resume_from,
             resume_step=spec.resume_step,
+            initial_adapter_dir=spec.initial_adapter_dir,
             seed=spec.seed,
             n_epochs=spec.n_epochs,
             batch_size=spec.batch_size,
             learning_rate=settings.base_learning_rate * spec.learning_rate_multiplier,
             beta=spec.beta if spec.beta is not None else DEFAULT_DPO_BETA,
             lora_rank=rank,
-            lora_alpha=settings.lora_alpha if settings.lora_alpha is not None else 2.0 * rank,
+            lora_alpha=alpha,
             lora_dropout=settings.lora_dropout,
-            lora_target_modules=spec.lora_target_modules,
+            lora_target_modules=target_modules,
             warmup_ratio=settings.warmup_ratio,
             lr_schedule=settings.lr_schedule,
             weight_decay=settings.weight_decay,
@@ -163,6 +197,7 @@ class RunConfig(BaseModel):
             checkpoint_every_steps=settings.checkpoint_every_steps,
             device=settings.device,
             attention=settings.attention,
+            quantization=settings.quantization,
         )
 
     @property
@@ -179,3 +214,14 @@ class RunConfig(BaseModel):
     def checkpoints_dir(self) -> Path:
         """Where checkpoints are written before the parent takes them."""
         return self.workdir / "checkpoints"
+
+
+def _initial_adapter(directory: Path, spec: TrainingSpec) -> AdapterInfo:
+    """The adapter a job continues, checked like any adapter we publish, on the job's base."""
+    info = validate_adapter(directory, max_lora_rank=spec.max_lora_rank)
+    if info.base_model != spec.base_model_id:
+        raise InvalidAdapterError(
+            directory,
+            [f"It was trained on {info.base_model!r}, not on {spec.base_model_id!r}."],
+        )
+    return info

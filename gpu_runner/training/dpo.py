@@ -3,9 +3,11 @@ the base model.
 
 For a pair, with log-probabilities summed over each answer's trained tokens,
 ``margin = beta * ((policy_chosen - ref_chosen) - (policy_rejected - ref_rejected))`` and the
-loss is ``-log sigmoid(margin)``. The reference is the base model itself: the same network with
-the adapter switched off (peft's ``disable_adapter``), run without gradients on the same packed
-micro-batch, so no second copy of the model is held.
+loss is ``-log sigmoid(margin)``. The reference is the model the job started from (as in
+OpenAI's DPO): the base itself, the same network with the adapter switched off (peft's
+``disable_adapter``), or, for a job that continues a fine-tuned model, that model's adapter
+kept frozen beside the trained one (``model.reference_model``). It runs without gradients on
+the same packed micro-batch, so no second copy of the base is held.
 
 Both sequences of a pair travel as one unit (one row), so every micro-batch holds whole pairs;
 a step's loss is the mean over the step's pairs.
@@ -20,7 +22,7 @@ import torch.nn.functional as F
 from peft import PeftModel
 
 from gpu_runner.training.data import TrainingUnit
-from gpu_runner.training.model import Placement, score_targets
+from gpu_runner.training.model import Placement, reference_model, score_targets
 from gpu_runner.training.packing import Batch, Segment
 
 _CHOSEN, _REJECTED = 0, 1
@@ -58,7 +60,7 @@ class DpoObjective:
     def loss(
         self, model: PeftModel, batch: Batch, placement: Placement, normalizer: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad(), model.disable_adapter():
+        with torch.no_grad(), reference_model(model):
             reference = score_targets(model, batch, placement)
         policy = score_targets(model, batch, placement)
         owners, position = torch.unique(policy.owners, return_inverse=True)

@@ -3,7 +3,8 @@
     TrainingRunError                 code            raised inside the training process
     ├── OutOfMemoryError             out_of_memory   the device ran out of memory
     ├── TrainingDivergedError        training_diverged  a loss or gradient is NaN or infinite
-    └── UnusableTrainingDataError    invalid_training_file  nothing left to train on
+    ├── UnusableTrainingDataError    invalid_training_file  nothing left to train on
+    └── QuantizationUnavailableError quantization_unavailable  4-bit asked where it cannot run
 
 The training process reports one of these as a ``failed`` message with its ``code`` and
 ``message``; the parent turns it into the runner contract's ``TrainingFailed``. Anything else
@@ -56,3 +57,15 @@ class UnusableTrainingDataError(TrainingRunError):
     """The training file holds no example the trainer can use."""
 
     code = "invalid_training_file"
+
+
+class QuantizationUnavailableError(TrainingRunError):
+    """The runner is set to train on a 4-bit base but lacks a CUDA GPU or bitsandbytes."""
+
+    code = "quantization_unavailable"
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(
+            f"This runner is configured to train on a 4-bit (QLoRA) base model, but {missing}. "
+            "Retry later; the operators have to install it or unset FTAPI_LORA_QUANTIZATION."
+        )

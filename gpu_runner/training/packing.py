@@ -4,9 +4,9 @@ Packing puts several sequences into one row of at most ``row_tokens`` tokens (fi
 decreasing, so rows come out nearly full). Nothing leaks across sequences in a row:
 
 - ``position_ids`` restart at 0 for every sequence, as if it were alone;
-- the attention mask is block-diagonal and causal: a token sees only earlier tokens of its own
-  sequence (``block_causal_mask``; with flash-attn 2 the position ids alone give the same
-  varlen attention);
+- a token sees only earlier tokens of its own sequence: varlen attention over the batch's
+  ``sequence_lengths`` (``attention.varlen_attention``), flash-attn 2 reading the position ids,
+  or, for the sdpa and eager kernels, a block-diagonal causal mask (``block_causal_mask``);
 - targets never cross a boundary: token ``j`` of a sequence is predicted from position ``j-1`` of
   the same sequence, so a sequence's first token is never a target.
 
@@ -83,6 +83,8 @@ class Batch:
     labels: torch.Tensor
     owners: torch.Tensor
     n_tokens: int  # real (non-padding) tokens, counted on the host
+    # Every sequence's length in row-major order, each row's padding counted as one more.
+    sequence_lengths: tuple[int, ...]
 
     @property
     def n_padded_tokens(self) -> int:
@@ -98,6 +100,7 @@ class Batch:
             self.labels.to(device, non_blocking=True),
             self.owners.to(device, non_blocking=True),
             self.n_tokens,
+            self.sequence_lengths,
         )
 
 
@@ -110,6 +113,7 @@ def collate(rows: Sequence[Row], pad_token_id: int) -> Batch:
     segment_ids = torch.full(shape, _PAD_SEGMENT, dtype=torch.long)
     labels = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
     owners = torch.full(shape, -1, dtype=torch.long)
+    sequence_lengths: list[int] = []
     n_tokens = 0
     for b, row in enumerate(rows):
         offset = 0
@@ -125,10 +129,15 @@ def collate(rows: Sequence[Row], pad_token_id: int) -> Batch:
             targets = torch.where(trained_next, ids[1:], IGNORE_INDEX)
             labels[b, offset : end - 1] = targets
             owners[b, offset : end - 1] = torch.where(trained_next, segment.owner, -1)
+            sequence_lengths.append(n)
             offset = end
         position_ids[b, offset:] = torch.arange(length - offset)
+        if offset < length:
+            sequence_lengths.append(length - offset)
         n_tokens += offset
-    return Batch(input_ids, position_ids, segment_ids, labels, owners, n_tokens)
+    return Batch(
+        input_ids, position_ids, segment_ids, labels, owners, n_tokens, tuple(sequence_lengths)
+    )
 
 
 def block_causal_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

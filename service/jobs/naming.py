@@ -19,3 +19,15 @@ def fine_tuned_model_name(
 def checkpoint_model_name(model_name: str, step: int) -> str:
     """The callable name of a checkpoint of ``model_name``."""
     return f"{model_name}:ckpt-step-{step}"
+
+
+def root_base_model(model: str) -> str:
+    """The registry base model under ``model``: itself, or the base an ``ft:`` name was built on.
+
+    Base ids never contain ``:`` (the registry refuses them), so in ``ft:{base}:…`` the base is
+    the second field however many times a model was fine-tuned again (each new name carries the
+    root base, not its parent's name).
+    """
+    if not model.startswith("ft:"):
+        return model
+    return model.split(":", 2)[1]

@@ -1,9 +1,11 @@
 """Everything that would make a fine-tuning job fail, found before a GPU is spent.
 
 Used by ``POST /v1/fine_tuning/estimate`` (which reports every problem) and by job validation
-(which fails the job with the first one). Checks: the method is supported, the model exists, the
-files exist, belong to the caller, are ``fine-tune`` files whose content validated, match the
-method's format, hold enough examples, and tokenize cleanly for the model.
+(which fails the job with the first one). Checks: the method is supported, the model exists (a
+base model, or a fine-tuned model or checkpoint the caller may use, whose root base model's
+tokenizer then counts), the files exist, belong to the caller, are ``fine-tune`` files whose
+content validated, match the method's format, hold enough examples, and tokenize cleanly for
+the model.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from service.errors import FtapiError
 from service.files.records import FileRecord, FileStatus
 from service.jobs.hyperparameters import ResolvedHyperparameters, resolve
 from service.jobs.schemas import JobCreate
-from service.models.registry import ModelRegistry
+from service.models.access import ModelAccess
 
 SUPPORTED_METHODS = ("supervised", "dpo")
 
@@ -54,13 +56,13 @@ class JobPreflight:
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        access: ModelAccess,
         datasets: DatasetService,
         *,
         min_training_examples: int,
         tokens_per_second: float,
     ) -> None:
-        self._registry = registry
+        self._access = access
         self._datasets = datasets
         self._min_training_examples = min_training_examples
         self._tokens_per_second = tokens_per_second
@@ -78,15 +80,12 @@ class JobPreflight:
                 )
             )
             return result
-        model_ok = self._registry.get(request.model) is not None
-        if not model_ok:
-            result.problems.append(
-                JobProblem(
-                    "model_not_available",
-                    f"Model {request.model} is not available for fine-tuning or does not exist.",
-                    "model",
-                )
-            )
+        base = None
+        try:
+            base = await self._access.trainable_base(caller.project_id, request.model)
+        except FtapiError as error:
+            code = error.code or "model_not_available"
+            result.problems.append(JobProblem(code, error.message, "model"))
         training = await self._usable_file(
             caller, request.training_file, "training_file", method, result
         )
@@ -104,13 +103,13 @@ class JobPreflight:
                     "training_file",
                 )
             )
-        if not model_ok:
+        if base is None:
             return result
         if training is not None:
-            result.training_report = await self._datasets.report_for(training, request.model)
+            result.training_report = await self._datasets.report_for(training, base.id)
             self._report_problems(result.training_report, "training_file", result)
         if validation is not None:
-            result.validation_report = await self._datasets.report_for(validation, request.model)
+            result.validation_report = await self._datasets.report_for(validation, base.id)
             self._report_problems(result.validation_report, "validation_file", result)
         if result.training_report is not None:
             report = result.training_report

@@ -2,7 +2,9 @@
 
 Claims the job (``queued → running``, a new attempt number), downloads its inputs, keeps a
 heartbeat, relays the trainer's progress into events, checkpoints into the blob store and the
-checkpoints table, then publishes the adapter and finishes the job. Cancel and pause reach the
+checkpoints table, then publishes the adapter and finishes the job. A job whose ``model`` is a
+fine-tuned model or checkpoint trains on that adapter's root base model, starting from the
+adapter, and its own model is named after the root base. Cancel and pause reach the
 trainer through the heartbeat: the job row is the source of truth, so whoever loses a
 compare-and-set simply stops.
 """
@@ -29,7 +31,7 @@ from service.files.records import FilePurpose, FileSpec
 from service.files.service import FileService
 from service.ids import IdPrefix, new_id
 from service.jobs import messages
-from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
+from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name, root_base_model
 from service.jobs.records import CheckpointRecord, JobError, JobRecord, JobStatus
 from service.jobs.service import JobService
 from service.jobs.store import JobStore
@@ -42,6 +44,8 @@ from service.jobs.trainer import (
     TrainingSpec,
     TrainingStopped,
 )
+from service.models.access import ModelAccess
+from service.models.adapters import ADAPTER_CONFIG_NAME
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.models.registry import ModelRegistry
 from service.models.sources import ModelFiles
@@ -89,6 +93,7 @@ class JobRunner:
         registry: ModelRegistry,
         model_files: ModelFiles,
         models: FineTunedModelStore,
+        access: ModelAccess,
         trainer: Trainer,
         clock: Clock,
         settings: RunnerSettings,
@@ -101,6 +106,7 @@ class JobRunner:
         self._registry = registry
         self._model_files = model_files
         self._models = models
+        self._access = access
         self._trainer = trainer
         self._clock = clock
         self._settings = settings
@@ -139,7 +145,7 @@ class JobRunner:
     async def _spec(
         self, job: JobRecord, workdir: Path, latest: CheckpointRecord | None
     ) -> TrainingSpec:
-        base = self._registry.require(job.model)
+        base = self._registry.require(root_base_model(job.model))
         inputs = workdir / "inputs"
         inputs.mkdir()
         training = inputs / "training.jsonl"
@@ -179,6 +185,31 @@ class JobRunner:
             workdir=workdir / "train",
             resume_from=resume_dir,
             resume_step=0 if latest is None else latest.step_number,
+            initial_adapter_dir=await self._initial_adapter(job, workdir),
+        )
+
+    async def _initial_adapter(self, job: JobRecord, workdir: Path) -> Path | None:
+        """The adapter of the fine-tuned model or checkpoint the job starts from, downloaded."""
+        if not job.model.startswith("ft:"):
+            return None
+        # Asked again at every attempt: a model deleted or unshared since creation is gone.
+        adapter = await self._access.adapter(job.project_id, job.model)
+        if adapter is None:
+            raise TrainingFailed(
+                "model_not_found",
+                f"The model '{job.model}' this job fine-tunes was deleted or is no longer "
+                "shared with this project.",
+            )
+        target = workdir / "initial"
+        prefix = adapter.blob_prefix.removesuffix("/") + "/"
+        # A published model holds the adapter at its root, a checkpoint in adapter/.
+        await download_directory(self._blobs, prefix, target)
+        for directory in (target, target / "adapter"):
+            if (directory / ADAPTER_CONFIG_NAME).is_file():
+                return directory
+        raise TrainingFailed(
+            "invalid_model",
+            f"The model '{job.model}' has no adapter to continue training from.",
         )
 
     async def _caller(self, job: JobRecord) -> Caller:
@@ -251,8 +282,7 @@ class _Attempt:
         job = self.job
         prefix = checkpoint_prefix(job.project_id, job.id, step)
         await upload_directory(self.runner._blobs, prefix, directory, extra={"step": step})
-        caller = await self.runner._caller(job)
-        model = fine_tuned_model_name(job.model, caller.organization_slug, job.suffix, job.id)
+        model = _model_name(job, await self.runner._caller(job))
         now_us = self.runner._clock.now_us()
         name = checkpoint_model_name(model, step)
         await self._store.add_checkpoint(
@@ -332,13 +362,13 @@ class _Attempt:
     async def _succeed(self, result: TrainingResult) -> None:
         job = self.job
         caller = await self.runner._caller(job)
-        model = fine_tuned_model_name(job.model, caller.organization_slug, job.suffix, job.id)
+        model = _model_name(job, caller)
         prefix = model_prefix(job.project_id, job.id)
         await upload_directory(
             self.runner._blobs,
             prefix,
             result.adapter_dir,
-            extra={"model": model, "base_model": job.model, "job_id": job.id},
+            extra={"model": model, "base_model": root_base_model(job.model), "job_id": job.id},
         )
         now_s = to_seconds(self.runner._clock.now_us())
         await self.runner._models.insert(
@@ -347,7 +377,7 @@ class _Attempt:
                 project_id=job.project_id,
                 organization_id=job.organization_id,
                 job_id=job.id,
-                base_model=job.model,
+                base_model=root_base_model(job.model),
                 blob_prefix=prefix,
                 created_at=now_s,
             )
@@ -376,6 +406,13 @@ class _Attempt:
         )
         if done is not None:
             await self.runner._jobs.notify_finished(done)
+
+
+def _model_name(job: JobRecord, caller: Caller) -> str:
+    # Named after the root base even when the job fine-tuned a fine-tuned model, as OpenAI does.
+    return fine_tuned_model_name(
+        root_base_model(job.model), caller.organization_slug, job.suffix, job.id
+    )
 
 
 def _metrics_csv(rows: list[dict[str, float]]) -> bytes:

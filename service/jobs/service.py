@@ -24,8 +24,8 @@ from service.jobs.records import (
 )
 from service.jobs.schemas import JobCreate
 from service.jobs.store import JobStore
-from service.models.registry import ModelRegistry
-from service.pagination import Page
+from service.models.access import ModelAccess
+from service.pagination import Page, require_page_limit
 from service.queue.names import QueueName, TaskName, train_key, validate_job_key
 from service.queue.protocol import TaskQueue
 
@@ -62,7 +62,7 @@ class JobService:
         self,
         store: JobStore,
         queue: TaskQueue,
-        registry: ModelRegistry,
+        access: ModelAccess,
         datasets: DatasetService,
         clock: Clock,
         quotas: JobQuotas,
@@ -70,7 +70,7 @@ class JobService:
     ) -> None:
         self._store = store
         self._queue = queue
-        self._registry = registry
+        self._access = access
         self._datasets = datasets
         self._clock = clock
         self._quotas = quotas
@@ -138,7 +138,7 @@ class JobService:
         self, caller: Caller, *, after: str | None, limit: int, metadata: dict[str, str]
     ) -> Page[JobRecord]:
         """Newest first, filtered by metadata pairs."""
-        _check_limit(limit)
+        require_page_limit(limit)
         return await self._store.list_page(
             caller.project_id, after_id=after, limit=limit, metadata=metadata
         )
@@ -147,7 +147,7 @@ class JobService:
         self, caller: Caller, job_id: str, *, after: str | None, limit: int
     ) -> Page[JobEvent]:
         """A page of the job's events, newest first."""
-        _check_limit(limit)
+        require_page_limit(limit)
         await self.get(caller, job_id)
         return await self._store.events_page(job_id, after_id=after, limit=limit)
 
@@ -159,7 +159,7 @@ class JobService:
         self, caller: Caller, job_id: str, *, after: str | None, limit: int
     ) -> Page[CheckpointRecord]:
         """A page of the job's checkpoints, newest first."""
-        _check_limit(limit)
+        require_page_limit(limit)
         await self.get(caller, job_id)
         return await self._store.checkpoints_page(job_id, after_id=after, limit=limit)
 
@@ -245,7 +245,8 @@ class JobService:
                 param="method.type",
                 code="unsupported_method",
             )
-        self._registry.require(request.model)
+        # A base model, or a fine-tuned model or checkpoint the project owns or was granted.
+        await self._access.trainable_base(caller.project_id, request.model)
         allowed = formats_for_method(request.method_type)
         files = [("training_file", request.training_file)]
         if request.validation_file is not None:
@@ -278,11 +279,6 @@ class JobService:
 
 def _visible(status: JobStatus) -> str:
     return status.value.replace("_", " ")
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= 100:
-        raise InvalidRequest("limit must be between 1 and 100.", param="limit")
 
 
 def _request_hash(request: JobCreate) -> str:

@@ -43,6 +43,9 @@ class TrainingSpec:
     workdir: Path  # scratch space of this attempt, deleted afterwards
     resume_from: Path | None = None  # a checkpoint directory to continue from
     resume_step: int = 0
+    # An adapter to continue training from: the job started from a fine-tuned model or
+    # checkpoint (adapter_config.json + adapter_model.safetensors, on ``base_model_id``).
+    initial_adapter_dir: Path | None = None
 
 
 @dataclass(frozen=True)

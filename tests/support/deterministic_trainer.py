@@ -3,8 +3,12 @@
 It honours the runner contract exactly: steps with a loss that falls deterministically from the
 seed, metrics every step, a checkpoint per epoch (with the step to resume from), stop requests
 between steps (saving a checkpoint first on pause or shutdown), and an adapter directory at the
-end. ``FTAPI_TEST_TRAINER_STEP_S`` sets the time per step; ``FTAPI_TEST_TRAINER_LOG`` names a
-file where every attempt appends ``start``/``end`` lines (to prove no job ran twice).
+end. Checkpoints hold their adapter in ``adapter/`` as the real trainer's do. Adapter weights are
+the text ``weights-{seed}`` (``-step-{n}`` in a checkpoint), so a job started from a fine-tuned
+model or checkpoint can tell which adapter it was given. ``FTAPI_TEST_TRAINER_STEP_S`` sets the
+time per step; ``FTAPI_TEST_TRAINER_LOG`` names a file where every attempt appends
+``start``/``end`` lines (to prove no job ran twice; ``initial=`` names the adapter it started
+from, ``-`` for none).
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ class DeterministicTrainer:
         start = 0
         if spec.resume_from is not None:
             start = json.loads((spec.resume_from / "state.json").read_text())["step"]
-        _log(f"start {spec.job_id} from={start} pid={os.getpid()}")
+        initial = "-"
+        if spec.initial_adapter_dir is not None:
+            initial = (spec.initial_adapter_dir / "adapter_model.safetensors").read_text()
+        _log(f"start {spec.job_id} from={start} pid={os.getpid()} initial={initial}")
         metrics: dict[str, float] = {}
         for step in range(start + 1, total + 1):
             reason = control.stop_requested()
@@ -61,12 +68,7 @@ class DeterministicTrainer:
             await control.report_metrics(StepMetrics(step=step, total_steps=total, values=metrics))
             if step % steps_per_epoch == 0 and step < total:
                 await control.save_checkpoint(step, self._checkpoint(spec, step), metrics)
-        adapter = spec.workdir / "adapter"
-        adapter.mkdir(parents=True, exist_ok=True)
-        (adapter / "adapter_config.json").write_text(
-            json.dumps({"peft_type": "LORA", "r": 8, "base_model_name_or_path": spec.base_model_id})
-        )
-        (adapter / "adapter_model.safetensors").write_bytes(f"weights-{spec.seed}".encode())
+        adapter = _write_adapter(spec, spec.workdir / "adapter", f"weights-{spec.seed}")
         _log(f"end {spec.job_id} steps={total}")
         return TrainingResult(
             adapter_dir=adapter,
@@ -79,7 +81,17 @@ class DeterministicTrainer:
         directory = spec.workdir / f"checkpoint-{step}"
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "state.json").write_text(json.dumps({"step": step, "seed": spec.seed}))
+        _write_adapter(spec, directory / "adapter", f"weights-{spec.seed}-step-{step}")
         return directory
+
+
+def _write_adapter(spec: TrainingSpec, adapter: Path, weights: str) -> Path:
+    adapter.mkdir(parents=True, exist_ok=True)
+    (adapter / "adapter_config.json").write_text(
+        json.dumps({"peft_type": "LORA", "r": 8, "base_model_name_or_path": spec.base_model_id})
+    )
+    (adapter / "adapter_model.safetensors").write_bytes(weights.encode())
+    return adapter
 
 
 def _loss(seed: int, step: int) -> float:
