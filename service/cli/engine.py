@@ -4,6 +4,11 @@ Flags follow ``vllm serve`` so one launch line fits both; environment variables 
 read too (``VLLM_API_KEY``, ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``,
 ``VLLM_LORA_RESOLVER_CACHE_DIR``). Runtime LoRA updating is on unless that variable says false:
 the engine exists to have adapters loaded into it. torch is imported only when the command runs.
+
+Same template, same tokens: when the base-model registry (``FTAPI_MODELS__REGISTRY_PATH``) has an
+entry whose id is ``--served-model-name`` and that entry sets ``chat_template``, the engine renders
+chats with it, as the trainer did; ``--chat-template`` still wins. vLLM cannot read the registry:
+give it ``--chat-template`` from ``ftapi registry chat-template <id>``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Annotated
 import typer
 
 from service.errors import ModelTokenizerError
+from service.models.registry import ModelRegistry
+from service.settings import Settings
 
 
 def engine(
@@ -33,7 +40,11 @@ def engine(
         int | None, typer.Option(help="Context length (default: the model's).")
     ] = None,
     chat_template: Annotated[
-        Path | None, typer.Option(help="A Jinja chat template file replacing the tokenizer's.")
+        Path | None,
+        typer.Option(
+            help="A Jinja chat template file replacing the tokenizer's (default: the registry "
+            "entry's chat_template for --served-model-name, if it sets one)."
+        ),
     ] = None,
     api_key: Annotated[
         str | None, typer.Option(envvar="VLLM_API_KEY", help="Bearer key for /v1 routes.")
@@ -68,14 +79,16 @@ def engine(
             max_lora_rank=max_lora_rank,
             max_model_len=max_model_len,
             chat_template=(
-                chat_template.read_text(encoding="utf-8") if chat_template is not None else None
+                chat_template.read_text(encoding="utf-8")
+                if chat_template is not None
+                else registry_chat_template(served_model_name)
             ),
             api_key=api_key,
             runtime_lora_updating=runtime_lora_updating,
             lora_resolver_cache_dir=lora_resolver_cache_dir,
             device=EngineDevice(device),
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, TypeError, OSError) as exc:  # TypeError: a registry entry's unknown key
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     try:
@@ -83,3 +96,16 @@ def engine(
     except (ValueError, OSError, ModelTokenizerError) as exc:  # an unusable model directory
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def registry_chat_template(served_model_name: str | None) -> str | None:
+    """The registry's ``chat_template`` for the base model served as ``served_model_name``.
+
+    None when no registry is configured, no entry has that id, or the entry keeps the tokenizer's
+    own template (which the engine reads from the model directory, as the trainer does).
+    """
+    if served_model_name is None:
+        return None
+    registry = ModelRegistry.from_file(Settings().models.registry_path)
+    spec = registry.get(served_model_name)
+    return None if spec is None else spec.chat_template

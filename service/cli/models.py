@@ -1,4 +1,7 @@
-"""``ftapi models``: add base models to the registry file and list them.
+"""``ftapi registry``: add base models to the registry file and list them (operator commands).
+
+``ftapi models add`` is the same ``add``; ``ftapi models list`` asks the api (see
+``service.cli.client.models``), so it shows what callers see, fine-tuned models included.
 
 The registry is the TOML file named by ``FTAPI_MODELS__REGISTRY_PATH`` (see
 ``service.models.registry``). ``add`` appends one ``[[models]]`` table as text, so an operator's
@@ -20,7 +23,7 @@ import typer
 from service.models.registry import DEFAULT_TARGET_MODULES, BaseModelSpec, ModelRegistry
 from service.settings import Settings
 
-models_app = typer.Typer(no_args_is_help=True, help="Base-model registry.")
+registry_app = typer.Typer(no_args_is_help=True, help="Base-model registry file (operator).")
 
 # What serving and tokenization read from a model directory before anything else.
 REQUIRED_MODEL_FILES = ("config.json", "tokenizer.json")
@@ -125,7 +128,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-@models_app.command("add")
+@registry_app.command("add")
 def add(
     model_id: Annotated[str, typer.Option("--id", help="The id callers pass as `model`.")],
     path: Annotated[Path, typer.Option("--path", help="Local model directory.")],
@@ -162,7 +165,7 @@ def add(
     typer.echo(f"added {model_id} to {registry_path}")
 
 
-@models_app.command("list")
+@registry_app.command("list")
 def list_models() -> None:
     """List the registry's base models (id, directory, limits)."""
     registry_path = _registry_path(Settings())
@@ -171,10 +174,36 @@ def list_models() -> None:
     except RegistryEditError as exc:
         _fail(str(exc))
     if not registry.models:
-        typer.echo(f"{registry_path} lists no models; add one with `ftapi models add`", err=True)
+        typer.echo(f"{registry_path} lists no models; add one with `ftapi registry add`", err=True)
     for spec in registry.models:
         typer.echo(
             f"{spec.id}\t{spec.path}\tmax_seq_length={spec.max_seq_length}"
             f"\tmax_lora_rank={spec.max_lora_rank}"
             f"\tlora_target_modules={','.join(spec.lora_target_modules)}"
         )
+
+
+@registry_app.command("chat-template")
+def chat_template(
+    model_id: Annotated[str, typer.Argument(help="The registry id of the base model.")],
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Print the registry's chat_template for a model, for vLLM's --chat-template.
+
+    Exits 3 (writing nothing) when the entry keeps the tokenizer's own template: vLLM then reads
+    it from the model directory, as the trainer does.
+    """
+    registry_path = _registry_path(Settings())
+    try:
+        spec = _read_registry(registry_path).get(model_id)
+    except RegistryEditError as exc:
+        _fail(str(exc))
+    if spec is None:
+        _fail(f"{registry_path} lists no model with id {model_id!r}")
+    if spec.chat_template is None:
+        typer.echo(f"{model_id} uses its tokenizer's chat template", err=True)
+        raise typer.Exit(3)
+    if output is None:
+        typer.echo(spec.chat_template, nl=False)
+    else:
+        output.write_text(spec.chat_template, encoding="utf-8")

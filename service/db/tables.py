@@ -211,6 +211,26 @@ class FineTunedModelRow(Base):
     blob_prefix: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[int] = mapped_column(BigInteger)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Set by the blob reaper once the adapter and the job's checkpoints are gone from the store.
+    blobs_deleted_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CheckpointPermissionRow(Base):
+    """A grant: the owning project lets another project of its organization use one of its
+    fine-tuned models or checkpoints, named by its public ``ft:`` name."""
+
+    __tablename__ = "checkpoint_permissions"
+    __table_args__ = (
+        Index("ix_checkpoint_permissions_order", "model_name", "created_us", "id"),
+        UniqueConstraint("model_name", "grantee_project_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(512))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))  # the owner
+    grantee_project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
 
 
 class WebhookEndpointRow(Base):

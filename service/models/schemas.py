@@ -1,12 +1,17 @@
-"""HTTP shapes of the Models API (OpenAI's ``model`` object, its list and its deletion)."""
+"""HTTP shapes of the Models API (OpenAI's ``model`` object, its list and its deletion) and of
+checkpoint permissions (``checkpoint.permission``, its creation and deletion)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from service.http.schemas import InputModel
+from service.models.permissions import PermissionRecord
 from service.models.service import ModelInfo
+
+MAX_PROJECTS_PER_GRANT = 100
 
 
 class ModelObject(BaseModel):
@@ -36,4 +41,39 @@ class ModelDeleted(BaseModel):
 
     id: str
     object: Literal["model"] = "model"
+    deleted: bool
+
+
+class PermissionCreate(InputModel):
+    """``POST /v1/fine_tuning/checkpoints/{fine_tuned_model_checkpoint}/permissions``."""
+
+    project_ids: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]],
+        Field(
+            min_length=1,
+            max_length=MAX_PROJECTS_PER_GRANT,
+            description="Projects of this organization to share the model with.",
+        ),
+    ]
+
+
+class PermissionObject(BaseModel):
+    """OpenAI's ``checkpoint.permission``: ``project_id`` may use the model."""
+
+    id: str
+    object: Literal["checkpoint.permission"] = "checkpoint.permission"
+    created_at: int
+    project_id: str
+
+    @classmethod
+    def of(cls, record: PermissionRecord) -> PermissionObject:
+        """The wire shape of a grant."""
+        return cls(id=record.id, created_at=record.created_at, project_id=record.grantee_project_id)
+
+
+class PermissionDeleted(BaseModel):
+    """The answer to deleting a checkpoint permission."""
+
+    id: str
+    object: Literal["checkpoint.permission"] = "checkpoint.permission"
     deleted: bool

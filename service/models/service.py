@@ -1,8 +1,9 @@
 """The Models API's domain: which models a caller may use, and deleting fine-tuned ones.
 
-A caller sees every base model of the registry and its own project's live fine-tuned models;
-another project's model answers exactly like a missing one. Base ids never contain ``:`` and
-fine-tuned ids always start with ``ft:``, so the two kinds never collide.
+A caller sees every base model of the registry and the live fine-tuned models and checkpoints
+its project owns or was granted (``service.models.access``); another project's model answers
+exactly like a missing one. Base ids never contain ``:`` and fine-tuned ids always start with
+``ft:``, so the two kinds never collide.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Protocol
 
 from service.auth.caller import Caller
 from service.clock import Clock, to_seconds
-from service.errors import InvalidRequest, NotFound
-from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
+from service.errors import InvalidRequest
+from service.models.access import AdapterKind, AdapterModel, ModelAccess
+from service.models.access import model_not_found as model_not_found  # re-exported
+from service.models.fine_tuned import FineTunedModelStore
 from service.models.registry import BaseModelSpec, ModelRegistry
 
 SYSTEM_OWNER = "system"
@@ -34,11 +37,6 @@ class ModelInfo:
         return self.id != self.base_model
 
 
-def model_not_found(model_id: str) -> NotFound:
-    """OpenAI's 404 for a model the caller cannot see."""
-    return NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
-
-
 class ModelUnpublisher(Protocol):
     """Takes a deleted model out of service: inference replicas unload it (best effort)."""
 
@@ -52,41 +50,54 @@ class ModelService:
         self,
         registry: ModelRegistry,
         store: FineTunedModelStore,
+        access: ModelAccess,
         clock: Clock,
         *,
         unpublisher: ModelUnpublisher | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
+        self._access = access
         self._clock = clock
         self._unpublisher = unpublisher
 
     async def list_models(self, caller: Caller) -> list[ModelInfo]:
-        """Base models in registry order, then the caller's live fine-tuned models, oldest first."""
-        fine_tuned = await self._store.list_live(caller.project_id)
+        """Base models in registry order, then the fine-tuned models and checkpoints the caller
+        owns or was granted, oldest first."""
+        adapters = await self._access.visible(caller.project_id)
         return [_base_info(spec) for spec in self._registry.models] + [
-            _fine_tuned_info(record, caller) for record in fine_tuned
+            _adapter_info(adapter, caller) for adapter in adapters
         ]
 
     async def retrieve(self, caller: Caller, model_id: str) -> ModelInfo:
-        """A base model or one of the caller's live fine-tuned models; else ``model_not_found``."""
+        """A base model, or a live fine-tuned model or checkpoint the caller owns or was
+        granted; else ``model_not_found``."""
         if (spec := self._registry.get(model_id)) is not None:
             return _base_info(spec)
-        record = await self._store.get(caller.project_id, model_id)
-        if record is None:
+        adapter = await self._access.adapter(caller.project_id, model_id)
+        if adapter is None:
             raise model_not_found(model_id)
-        return _fine_tuned_info(record, caller)
+        return _adapter_info(adapter, caller)
 
     async def delete(self, caller: Caller, model_id: str) -> None:
         """Delete one of the caller's fine-tuned models: unavailable at once, blobs later.
 
-        Base models belong to the deployment (400 ``model_not_deletable``); anything else the
-        caller cannot see is a 404.
+        Base models belong to the deployment and checkpoints go with their model (400
+        ``model_not_deletable``); anything else the caller does not own is a 404, a model
+        shared with it included.
         """
         if self._registry.get(model_id) is not None:
             raise InvalidRequest(
                 f"The model '{model_id}' is a base model and cannot be deleted; only fine-tuned "
                 "models can be.",
+                param="model",
+                code="model_not_deletable",
+            )
+        owned = await self._access.owned(caller.project_id, model_id)
+        if owned is not None and owned.kind is AdapterKind.CHECKPOINT:
+            raise InvalidRequest(
+                f"The model '{model_id}' is a checkpoint and cannot be deleted on its own; "
+                "delete its fine-tuned model, which takes its checkpoints out of service too.",
                 param="model",
                 code="model_not_deletable",
             )
@@ -103,11 +114,11 @@ def _base_info(spec: BaseModelSpec) -> ModelInfo:
     return ModelInfo(id=spec.id, created=spec.created, owned_by=SYSTEM_OWNER, base_model=spec.id)
 
 
-def _fine_tuned_info(record: FineTunedModelRecord, caller: Caller) -> ModelInfo:
-    # Only the caller's own project's models are ever shown, so its organization owns them.
+def _adapter_info(adapter: AdapterModel, caller: Caller) -> ModelInfo:
+    # Own models and models shared within the organization: the caller's organization owns both.
     return ModelInfo(
-        id=record.id,
-        created=record.created_at,
+        id=adapter.name,
+        created=adapter.created,
         owned_by=caller.organization_slug,
-        base_model=record.base_model,
+        base_model=adapter.base_model,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.models.fine_tuned import FineTunedModelStore
+from service.models.access import ModelAccess
 from service.models.registry import ModelRegistry
 from service.serving.agent_client import AgentClient
 from service.serving.gateway import InferenceGateway
@@ -17,7 +17,7 @@ from service.settings import ServingSettings
 def build_inference_gateway(
     settings: ServingSettings,
     registry: ModelRegistry,
-    fine_tuned: FineTunedModelStore,
+    access: ModelAccess,
     sessions: async_sessionmaker[AsyncSession],
 ) -> InferenceGateway:
     """The gateway with its agent ring and client; nothing connects until first use."""
@@ -36,7 +36,7 @@ def build_inference_gateway(
     )
     lookup = ServingLookup(sessions)
     return InferenceGateway(
-        ServingModelResolver(registry, fine_tuned, lookup),
+        ServingModelResolver(registry, access),
         agents,
         lookup,
         retry_after_s=settings.retry_after_s,

@@ -1,29 +1,16 @@
-"""Database reads serving needs beyond the fine-tuned models store: checkpoints as models.
+"""Database reads serving needs beyond model access: what to unload when a model is deleted.
 
-A checkpoint is callable by its ``fine_tuned_model_checkpoint`` name (``…:ckpt-step-N``) from
-the project that owns it, unless the job's fine-tuned model has been deleted (deleting a model
-takes its checkpoints out of service too).
+Which names a caller may call is ``service.models.access``'s business; this module only lists
+the names a deleted model was served under, itself and its checkpoints (deleting a model takes
+its checkpoints out of service too), for every caller, grantees included.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.db.tables import CheckpointRow, FineTunedModelRow, JobRow
-
-
-@dataclass(frozen=True)
-class CheckpointModel:
-    """A checkpoint callable as a model."""
-
-    name: str
-    project_id: str
-    job_id: str
-    step: int
-    base_model: str
+from service.db.tables import CheckpointRow, FineTunedModelRow
 
 
 class ServingLookup:
@@ -31,32 +18,6 @@ class ServingLookup:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-
-    async def checkpoint(self, project_id: str, name: str) -> CheckpointModel | None:
-        """The project's callable checkpoint ``name``, or None."""
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(CheckpointRow.job_id, CheckpointRow.step_number, JobRow.model)
-                    .join(JobRow, JobRow.id == CheckpointRow.job_id)
-                    .where(
-                        CheckpointRow.fine_tuned_model_checkpoint == name,
-                        CheckpointRow.project_id == project_id,
-                    )
-                )
-            ).first()
-            if row is None:
-                return None
-            job_id, step, base_model = row
-            deleted = await session.scalar(
-                select(FineTunedModelRow.id).where(
-                    FineTunedModelRow.job_id == job_id,
-                    FineTunedModelRow.deleted_at.is_not(None),
-                )
-            )
-            if deleted is not None:
-                return None
-            return CheckpointModel(name, project_id, job_id, step, base_model)
 
     async def served_names_of_model(self, project_id: str, model_id: str) -> list[str]:
         """Public names served for a fine-tuned model (live or deleted): it and its checkpoints."""

@@ -1,16 +1,31 @@
 """Adapters for serving tests: a structurally valid fake, and real peft adapters for the tiny
-model whose greedy output differs from the base; publishing them the way the runner does."""
+model whose greedy output differs from the base; publishing them the way the runner does; and
+running an api with its engine and agent."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import struct
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from service.auth.caller import Caller
 from service.blobstore.directories import upload_directory
+from service.blobstore.keys import model_prefix
 from service.blobstore.protocol import BlobStore
+from service.cli.keys import project_store
+from service.db.engine import create_engine, create_session_factory
+from service.jobs.naming import fine_tuned_model_name
+from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
+from service.runtime import blob_store_from_settings
+from service.settings import Settings
+from tests.support.serving_processes import AgentProcess, EngineProcess
+from tests.support.stack import ApiServer
 
 TINY_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -85,3 +100,61 @@ async def publish_adapter(
         adapter_dir,
         extra={"model": model, "base_model": base_model, "job_id": job_id},
     )
+
+
+async def publish_fine_tuned_model(
+    settings: Settings, key: str, adapter_dir: Path, *, base_model: str, suffix: str
+) -> str:
+    """Publish ``adapter_dir`` for ``key``'s project as a job's success does (the blob
+    directory with its manifest, then the model row); returns the ``ft:`` name."""
+    caller = await caller_of_key(settings, key)
+    job_id = "ftjob-" + secrets.token_hex(12)
+    name = fine_tuned_model_name(base_model, caller.organization_slug, suffix, job_id)
+    prefix = model_prefix(caller.project_id, job_id)
+    blobs = blob_store_from_settings(settings)
+    engine = create_engine(settings.database_url)
+    try:
+        await publish_adapter(
+            blobs, prefix, adapter_dir, model=name, base_model=base_model, job_id=job_id
+        )
+        inserted = await FineTunedModelStore(create_session_factory(engine)).insert(
+            FineTunedModelRecord(
+                id=name,
+                project_id=caller.project_id,
+                organization_id=caller.organization_id,
+                job_id=job_id,
+                base_model=base_model,
+                blob_prefix=prefix,
+                created_at=int(time.time()),
+            )
+        )
+    finally:
+        await blobs.close()
+        await engine.dispose()
+    assert inserted
+    return name
+
+
+async def caller_of_key(settings: Settings, key: str) -> Caller:
+    """The project and organization ``key`` authenticates as."""
+    async with project_store(settings) as store:
+        caller = await store.authenticate(key, last_used_resolution_s=0)
+    assert caller is not None, "the key does not authenticate"
+    return caller
+
+
+@contextmanager
+def serving_running(api: ApiServer, engine: EngineProcess, agent: AgentProcess) -> Iterator[None]:
+    """Engine and agent started first (the engine loads the model meanwhile), then the api;
+    returns once all three answer, and stops them in reverse order."""
+    engine.start()
+    agent.start()
+    try:
+        api.start()
+        agent.wait()
+        engine.wait()
+        yield
+    finally:
+        api.stop()
+        agent.stop()
+        engine.stop()

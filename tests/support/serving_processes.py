@@ -26,6 +26,8 @@ class EngineProcess(ChildServer):
         max_cpu_loras: int,
         api_key: str | None = None,
         max_lora_rank: int | None = None,
+        device: str = "cpu",
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.api_key = api_key
@@ -45,13 +47,14 @@ class EngineProcess(ChildServer):
                 "--max-cpu-loras",
                 str(max_cpu_loras),
                 "--device",
-                "cpu",
+                device,
                 "--log-level",
                 "warning",
                 *rank,
             ],
             {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true", "OMP_NUM_THREADS": "1"}
-            | ({} if api_key is None else {"VLLM_API_KEY": api_key}),
+            | ({} if api_key is None else {"VLLM_API_KEY": api_key})
+            | (extra_env or {}),
             log_dir,
         )
 

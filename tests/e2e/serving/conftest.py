@@ -1,6 +1,6 @@
 """One serving stack per module: ``ftapi engine`` (the tiny model, at most 2 adapters loaded),
 ``ftapi agent`` beside it, and the api pointing at the agent; plus publishing adapters the way
-the runner does (blob directory with manifest, then the model row), in-process."""
+the runner does (``tests.support.serving``), in-process."""
 
 from __future__ import annotations
 
@@ -16,16 +16,19 @@ from openai import OpenAI
 from sqlalchemy import insert
 
 from service.blobstore.directories import upload_directory
-from service.blobstore.keys import checkpoint_prefix, model_prefix
-from service.cli.keys import project_store
+from service.blobstore.keys import checkpoint_prefix
 from service.db.engine import create_engine, create_session_factory
 from service.db.tables import CheckpointRow, JobRow
 from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
-from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.runtime import blob_store_from_settings
 from service.settings import Settings
 from tests.support.services import RedisServer
-from tests.support.serving import write_tiny_lora
+from tests.support.serving import (
+    caller_of_key,
+    publish_fine_tuned_model,
+    serving_running,
+    write_tiny_lora,
+)
 from tests.support.serving_processes import AgentProcess, EngineProcess
 from tests.support.stack import ApiServer, StackConfig, write_registry
 from tests.support.tiny_model import TinyModels
@@ -71,49 +74,19 @@ class ServingStack:
 
     def publish(self, key: str, *, seed: int, suffix: str = "tuned") -> str:
         """Publish an adapter as the runner does on success; returns the model id."""
-        return asyncio.run(self._publish(key, seed, suffix))
+        return asyncio.run(
+            publish_fine_tuned_model(
+                self.settings, key, self.adapter(seed), base_model=BASE_MODEL_ID, suffix=suffix
+            )
+        )
 
     def publish_checkpoint(self, key: str, *, seed: int, step: int) -> str:
         """Store a checkpoint (adapter in ``adapter/`` beside optimizer state) and its row."""
         return asyncio.run(self._publish_checkpoint(key, seed, step))
 
-    async def _publish(self, key: str, seed: int, suffix: str) -> str:
-        settings = self.settings
-        caller = await _caller(settings, key)
-        job_id = "ftjob-" + secrets.token_hex(12)
-        model = fine_tuned_model_name(BASE_MODEL_ID, caller.organization_slug, suffix, job_id)
-        prefix = model_prefix(caller.project_id, job_id)
-        blobs = blob_store_from_settings(settings)
-        try:
-            await upload_directory(
-                blobs,
-                prefix,
-                self.adapter(seed),
-                extra={"model": model, "base_model": BASE_MODEL_ID, "job_id": job_id},
-            )
-        finally:
-            await blobs.close()
-        engine = create_engine(settings.database_url)
-        try:
-            inserted = await FineTunedModelStore(create_session_factory(engine)).insert(
-                FineTunedModelRecord(
-                    id=model,
-                    project_id=caller.project_id,
-                    organization_id=caller.organization_id,
-                    job_id=job_id,
-                    base_model=BASE_MODEL_ID,
-                    blob_prefix=prefix,
-                    created_at=1_700_000_000,
-                )
-            )
-        finally:
-            await engine.dispose()
-        assert inserted
-        return model
-
     async def _publish_checkpoint(self, key: str, seed: int, step: int) -> str:
         settings = self.settings
-        caller = await _caller(settings, key)
+        caller = await caller_of_key(settings, key)
         job_id = "ftjob-" + secrets.token_hex(12)
         name = checkpoint_model_name(
             fine_tuned_model_name(BASE_MODEL_ID, caller.organization_slug, "ckpt", job_id), step
@@ -169,13 +142,6 @@ class ServingStack:
         return name
 
 
-async def _caller(settings: Settings, key: str):  # type: ignore[no-untyped-def]
-    async with project_store(settings) as store:
-        caller = await store.authenticate(key, last_used_resolution_s=0)
-    assert caller is not None
-    return caller
-
-
 @pytest.fixture(scope="module")
 def serving_stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, tiny_models: TinyModels
@@ -212,17 +178,8 @@ def serving_stack(
         },
     )
     api = ApiServer(config, ctl_worker=False)
-    engine.start()
-    agent.start()
-    try:
-        api.start()
-        agent.wait()
-        engine.wait()
+    with serving_running(api, engine, agent):
         yield ServingStack(api, engine, agent, model_dir, root / "adapters")
-    finally:
-        api.stop()
-        agent.stop()
-        engine.stop()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from service.clock import SystemClock
 from service.db.engine import create_engine, create_session_factory
 from service.db.migrate import upgrade_database_async
 from service.errors import InvalidRequest, NotFound
+from service.models.access import ModelAccess
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.models.registry import BaseModelSpec, ModelRegistry
 from service.models.service import SYSTEM_OWNER, ModelInfo, ModelService
@@ -158,9 +159,12 @@ def registry(tmp_path: Path) -> ModelRegistry:
 
 
 async def test_service_lists_base_models_then_the_callers_own(
-    store: FineTunedModelStore, projects: Projects, registry: ModelRegistry
+    sessions: async_sessionmaker[AsyncSession],
+    store: FineTunedModelStore,
+    projects: Projects,
+    registry: ModelRegistry,
 ) -> None:
-    service = ModelService(registry, store, SettableClock())
+    service = ModelService(registry, store, ModelAccess(registry, sessions), SettableClock())
     mine, theirs = model(projects.a, "mine"), model(projects.b, "theirs")
     await store.insert(mine)
     await store.insert(theirs)
@@ -178,10 +182,13 @@ async def test_service_lists_base_models_then_the_callers_own(
 
 
 async def test_service_deletes_own_fine_tuned_models_only(
-    store: FineTunedModelStore, projects: Projects, registry: ModelRegistry
+    sessions: async_sessionmaker[AsyncSession],
+    store: FineTunedModelStore,
+    projects: Projects,
+    registry: ModelRegistry,
 ) -> None:
     clock = SettableClock()
-    service = ModelService(registry, store, clock)
+    service = ModelService(registry, store, ModelAccess(registry, sessions), clock)
     record = model(projects.a, "mine")
     await store.insert(record)
 

@@ -1,4 +1,4 @@
-"""``ftapi models add`` and ``ftapi models list`` as an operator runs them (subprocesses)."""
+"""``ftapi registry add|list`` and ``ftapi models add`` as an operator runs them (subprocesses)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_add_writes_an_entry_that_reads_back_and_lists(
         "--max-lora-rank", "16",
         "--chat-template-file", str(template),
     )  # fmt: skip
-    listed = ftapi(registry_path, "models", "list")
+    listed = ftapi(registry_path, "registry", "list")
 
     assert added.returncode == 0, added.stderr
     [spec] = ModelRegistry.from_file(registry_path).models
@@ -66,7 +66,8 @@ def test_add_writes_an_entry_that_reads_back_and_lists(
 def test_add_refuses_a_duplicate_id(registry_path: Path, tiny_models: TinyModels) -> None:
     model_dir = str(tiny_models.model_dir("chatml"))
     assert (
-        ftapi(registry_path, "models", "add", "--id", "m/one", "--path", model_dir).returncode == 0
+        ftapi(registry_path, "registry", "add", "--id", "m/one", "--path", model_dir).returncode
+        == 0
     )
     before = registry_path.read_text()
 
