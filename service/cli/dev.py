@@ -22,11 +22,7 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 import typer
-import uvicorn
-from redis import Redis
-from redis.exceptions import RedisError
 
-from service.cli.keys import create_key
 from service.settings import Settings
 
 REDIS_START_TIMEOUT_S = 10.0
@@ -43,6 +39,11 @@ def dev(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
 ) -> None:
     """Start ftapi locally (SQLite, local disk, local Redis, CPU engine); print how to call it."""
+    # Imported here so that every other ftapi command starts without uvicorn and SQLAlchemy.
+    import uvicorn
+
+    from service.cli.keys import create_key
+
     settings = Settings()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -205,6 +206,9 @@ def _ensure_redis(settings: Settings) -> subprocess.Popen[bytes] | None:
 
 
 def _redis_answers(url: str) -> bool:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
     client = Redis.from_url(url, socket_connect_timeout=0.5)
     try:
         return bool(client.ping())

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service.auth.api_keys import issue_key
-from service.auth.store import ProjectStore
-from service.clock import SystemClock
-from service.db.engine import create_engine, create_session_factory
-from service.db.migrate import upgrade_database_async
 from service.settings import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic load when a command runs, not with every ftapi command
+    from service.auth.store import ProjectStore
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
 
@@ -24,6 +22,11 @@ ProjectOption = Annotated[str, typer.Option("--project", help="Project name.")]
 @asynccontextmanager
 async def project_store(settings: Settings) -> AsyncIterator[ProjectStore]:
     """A ``ProjectStore`` on the configured database (migrated first in development)."""
+    from service.auth.store import ProjectStore
+    from service.clock import SystemClock
+    from service.db.engine import create_engine, create_session_factory
+    from service.db.migrate import upgrade_database_async
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.database.migrate_on_start:
         await upgrade_database_async(settings.database_url)
@@ -36,6 +39,8 @@ async def project_store(settings: Settings) -> AsyncIterator[ProjectStore]:
 
 async def create_key(settings: Settings, project: str) -> str:
     """Issue a key for ``project`` (created if new) and return its plaintext."""
+    from service.auth.api_keys import issue_key
+
     async with project_store(settings) as store:
         organization_id = await store.ensure_organization(settings.organization_slug)
         project_id = await store.ensure_project(organization_id, project)

@@ -9,10 +9,18 @@ from typing import Annotated
 import typer
 
 from service.cli.agent import agent
+from service.cli.client.chat import chat
+from service.cli.client.files import files_app
+from service.cli.client.jobs import jobs_app
+from service.cli.client.models import models_app
+from service.cli.config_doc import config_doc
 from service.cli.dev import dev
 from service.cli.engine import engine
+from service.cli.generated_files import write_or_check
 from service.cli.keys import keys_app
-from service.cli.models import models_app
+from service.cli.models import add as registry_add
+from service.cli.models import chat_template as registry_chat_template
+from service.cli.models import registry_app
 from service.cli.worker import worker
 from service.settings import Settings
 
@@ -20,11 +28,25 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Metadata database.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(registry_app, name="registry")
+# User commands: they talk HTTP to --base-url (service.cli.client).
+app.add_typer(files_app, name="files")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(models_app, name="models")
+app.command("chat")(chat)
+# The registry's operator commands also answer under `models`, where scripts and images call them.
+models_app.command("add", help="Add a base model to the registry file (= `ftapi registry add`).")(
+    registry_add
+)
+models_app.command(
+    "chat-template",
+    help="The registry's chat template of a model (= `ftapi registry chat-template`).",
+)(registry_chat_template)
 app.command("dev")(dev)
 app.command("engine")(engine)
 app.command("worker")(worker)
 app.command("agent")(agent)
+app.command("config-doc")(config_doc)
 
 
 @db_app.command("upgrade")
@@ -74,11 +96,4 @@ def openapi(
     if output is None:
         sys.stdout.write(rendered)
         return
-    if check:
-        if not output.exists() or output.read_text() != rendered:
-            typer.echo(f"{output} is stale: run `ftapi openapi --output {output}`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{output} is up to date")
-        return
-    output.write_text(rendered)
-    typer.echo(f"wrote {output}")
+    write_or_check(output, rendered, check=check, regenerate=f"ftapi openapi --output {output}")

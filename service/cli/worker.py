@@ -1,14 +1,17 @@
-"""``ftapi worker``: run a queue worker."""
+"""``ftapi worker``: run a queue worker, or probe the liveness of the one beside the probe."""
 
 from __future__ import annotations
 
-import asyncio
+import socket
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.queue.names import QueueName
 
 
 class WorkerQueue(StrEnum):
@@ -20,15 +23,29 @@ def worker(
     queue: Annotated[WorkerQueue, typer.Option(help="Which queue to serve.")],
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
     check: Annotated[
-        bool, typer.Option(help="Liveness probe: exit 0 if a worker of QUEUE is alive.")
+        bool,
+        typer.Option(help="Liveness probe: exit 0 if the worker WORKER_ID of QUEUE is alive."),
     ] = False,
+    worker_id: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FTAPI_WORKER_ID",
+            help="Name of this worker's health key; default: the host name (a pod's name). "
+            "Give each worker of one queue on one host its own.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the ctl queue (validation, webhooks, reconciler) or the gpu queue (training)."""
+    from service.queue.names import health_check_key
+
+    # The probe runs beside its worker (same pod, same container), so both derive the same name.
+    health_key = health_check_key(_queue_name(queue), worker_id or socket.gethostname())
+    if check:
+        raise typer.Exit(0 if _healthy(Settings(), queue, health_key) else 1)
+
     from arq.worker import Worker
 
-    if check:
-        raise typer.Exit(0 if asyncio.run(_healthy(Settings(), queue)) else 1)
-
+    from service.observability.tracing import traced_worker_options
     from service.worker.ctl import ctl_worker_options
     from service.worker.gpu import gpu_worker_options
 
@@ -36,23 +53,36 @@ def worker(
     options = (
         ctl_worker_options(settings) if queue is WorkerQueue.CTL else gpu_worker_options(settings)
     )
-    Worker(burst=burst, **options).run()
+    options = traced_worker_options(options, settings, queue.value)
+    Worker(burst=burst, health_check_key=health_key, **options).run()
 
 
-async def _healthy(settings: Settings, queue: WorkerQueue) -> bool:
-    """Whether a worker wrote its health line recently (arq refreshes it every interval)."""
-    from service.queue.arq_queue import arq_redis
-    from service.queue.names import QueueName, health_check_key
+def _queue_name(queue: WorkerQueue) -> QueueName:
+    from service.queue.names import QueueName
 
-    redis = arq_redis(settings.redis.url)
+    return QueueName.CTL if queue is WorkerQueue.CTL else QueueName.GPU
+
+
+def _healthy(settings: Settings, queue: WorkerQueue, health_key: str) -> bool:
+    """Whether this worker wrote its health line recently (arq refreshes it every interval and
+    lets it expire one second after, so a stopped or hung worker's key is gone)."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    timeout_s = settings.redis.connect_timeout_s
+    # A probe answers fast or fails: no retries with backoff, unlike the workers' client.
+    client = Redis.from_url(
+        settings.redis.url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
     try:
-        line = await redis.get(
-            health_check_key(QueueName.CTL if queue is WorkerQueue.CTL else QueueName.GPU)
-        )
+        line = client.get(health_key)
+    except (OSError, RedisError) as exc:
+        typer.echo(f"Redis at {settings.redis.url} does not answer: {exc}", err=True)
+        return False
     finally:
-        await redis.aclose(close_connection_pool=True)
+        client.close()
     if line is None:
-        typer.echo(f"no live {queue.value} worker", err=True)
+        typer.echo(f"no live {queue.value} worker: {health_key} is missing or expired", err=True)
         return False
     typer.echo(line.decode() if isinstance(line, bytes) else str(line))
     return True

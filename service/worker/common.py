@@ -15,7 +15,7 @@ from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-HEALTH_CHECK_INTERVAL_S = 15
+HEALTH_CHECK_INTERVAL_S = 15  # arq keeps each worker's health key for this + 1 s
 
 
 async def start_runtime(ctx: dict[str, Any]) -> Runtime:

@@ -10,6 +10,7 @@ from arq.worker import func
 
 from service.jobs.reconciler import Reconciler
 from service.jobs.validation_step import FilesNotReady, JobValidation
+from service.models.reaper import ExpiredModelStore, ModelBlobReaper
 from service.queue.names import QueueName, TaskName
 from service.runtime import Runtime
 from service.settings import Settings
@@ -38,6 +39,12 @@ async def _startup(ctx: dict[str, Any]) -> None:
         stale_heartbeat_s=jobs_settings.stale_heartbeat_s,
         max_attempts=jobs_settings.max_attempts,
     )
+    ctx["model_blob_reaper"] = ModelBlobReaper(
+        ExpiredModelStore(runtime.sessions),
+        runtime.blobs,
+        runtime.clock,
+        grace_s=runtime.settings.models.deleted_blob_grace_s,
+    )
 
 
 async def validate_file(ctx: dict[str, Any], file_id: str) -> None:
@@ -64,10 +71,17 @@ async def reconcile(ctx: dict[str, Any]) -> None:
 
 
 async def sweep(ctx: dict[str, Any]) -> None:
-    """Expire stale uploads and expired files (cron)."""
+    """Expire stale uploads and expired files; clear writes abandoned by dead writers (cron)."""
     runtime: Runtime = ctx["runtime"]
     await runtime.uploads.sweep()
     await runtime.files.delete_expired()
+    await runtime.blobs.sweep_abandoned(runtime.settings.storage.abandoned_write_s)
+
+
+async def reap_model_blobs(ctx: dict[str, Any]) -> None:
+    """Delete the blobs of models deleted longer ago than their grace period (cron)."""
+    reaper: ModelBlobReaper = ctx["model_blob_reaper"]
+    await reaper.run_once()
 
 
 def ctl_worker_options(settings: Settings) -> dict[str, Any]:
@@ -89,6 +103,13 @@ def ctl_worker_options(settings: Settings) -> dict[str, Any]:
         "cron_jobs": [
             cron(reconcile, name=TaskName.RECONCILE.value, second=reconcile_seconds, timeout=120),
             cron(sweep, name=TaskName.SWEEP.value, second={5}, timeout=300),
+            # At the reconciler's pace; a pass with nothing due is one small query.
+            cron(
+                reap_model_blobs,
+                name=TaskName.REAP_MODEL_BLOBS.value,
+                second=reconcile_seconds,
+                timeout=300,
+            ),
         ],
         "on_startup": _startup,
         "on_shutdown": stop_runtime,

@@ -45,6 +45,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
         runtime.registry,
         runtime.model_files,
         runtime.fine_tuned_models,
+        runtime.model_access,
         trainer,
         runtime.clock,
         RunnerSettings(
