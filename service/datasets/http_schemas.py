@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.datasets.report import DatasetReport
 from service.datasets.service import LinePreview
@@ -17,12 +17,28 @@ class TokenDistributionObject(BaseModel):
     max: int
 
 
+class TokenHistogramObject(BaseModel):
+    """Trainable examples by token count: ``counts[i]`` have from ``edges[i]`` up to, not
+    including, ``edges[i + 1]`` tokens (the last bucket also holds ``edges[-1]``). Up to 20 equal
+    buckets from 0 to ``max_seq_length`` (twice that for preference examples, which are two
+    sequences)."""
+
+    edges: list[int] = Field(description="Bucket bounds in tokens, one more than `counts`.")
+    counts: list[int] = Field(description="Trainable examples in each bucket.")
+
+
 class TokenCounts(BaseModel):
     """Tokens of the trainable examples; ``trained`` are those the loss covers."""
 
     total: int
     trained: int
-    per_example: TokenDistributionObject | None
+    per_example: TokenDistributionObject | None = Field(
+        description="Spread of tokens per example; null when no example is trainable."
+    )
+    histogram: TokenHistogramObject | None = Field(
+        description="Tokens per example in buckets; null only in reports computed before "
+        "histograms existed."
+    )
 
 
 class ReportIssueObject(BaseModel):
@@ -52,6 +68,7 @@ class DatasetReportObject(BaseModel):
     def of(cls, file_id: str, report: DatasetReport) -> DatasetReportObject:
         """The wire shape of a report."""
         distribution = report.tokens_per_example
+        histogram = report.token_histogram
         return cls(
             file_id=file_id,
             model=report.model,
@@ -71,6 +88,9 @@ class DatasetReportObject(BaseModel):
                     p95=distribution.p95,
                     max=distribution.max,
                 ),
+                histogram=None
+                if histogram is None
+                else TokenHistogramObject(edges=histogram.edges, counts=histogram.counts),
             ),
             issue_counts=report.issue_counts,
             issues=[

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 # The schemas alone nest 7 levels (preference example, input, messages, message, content
 # parts, part, image_url); the fast path relies on every limit allowing at least that.
@@ -42,3 +46,14 @@ class ValidationLimits:
             raise ValueError(
                 f"max_reported_problems must be at least 1, got {self.max_reported_problems}"
             )
+
+
+def training_data_limits(settings: Settings, *, min_examples: int = 1) -> ValidationLimits:
+    """Validator limits from settings, the same for the server and ``ftapi files validate``.
+    Files are checked with ``min_examples=1`` at upload (a small file may serve as a validation
+    file); jobs apply the training minimum."""
+    return ValidationLimits(
+        max_line_bytes=settings.limits.max_training_line_bytes,
+        max_examples=settings.limits.max_training_examples,
+        min_examples=min_examples,
+    )

@@ -2,7 +2,8 @@
 
 One streaming pass: valid examples are tokenized in batches with the model's tokenizer and chat
 template (the code the trainer uses), and counted: examples, tokens (total, trained, per-example
-distribution), truncations, and every problem tokenization finds, with its line number.
+spread and histogram), truncations, and every problem tokenization finds, with its line number.
+Memory is bounded by the batch and the model's ``max_seq_length``, not by the file.
 """
 
 from __future__ import annotations
@@ -10,25 +11,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
-from service.datasets.formats import DatasetFormat
+from service.datasets.formats import DatasetFormat, detect_format
+from service.datasets.limits import ValidationLimits
+from service.datasets.token_lengths import TokenDistribution, TokenHistogram, TokenLengthTally
 from service.datasets.tokenization import ChatTokenizer
 from service.datasets.tokenized import IssueSeverity, TokenizedExample, TokenizedPreference
+from service.datasets.validation import iter_examples
 
 TOKENIZE_BATCH_SIZE = 256
 MAX_REPORTED_ISSUES = 20
-
-
-@dataclass(frozen=True)
-class TokenDistribution:
-    """Per-example token counts."""
-
-    min: int
-    p50: int
-    p95: int
-    max: int
 
 
 @dataclass(frozen=True)
@@ -55,6 +49,8 @@ class DatasetReport:
     total_tokens: int = 0
     trained_tokens: int = 0
     tokens_per_example: TokenDistribution | None = None
+    # None only in reports stored before histograms were counted.
+    token_histogram: TokenHistogram | None = None
     issue_counts: dict[str, int] = field(default_factory=dict)
     issues: list[ReportIssue] = field(default_factory=list)
 
@@ -67,10 +63,12 @@ class DatasetReport:
         """Rebuild a stored report."""
         raw = dict(raw)
         distribution = raw.pop("tokens_per_example")
+        histogram = raw.pop("token_histogram", None)
         issues = [ReportIssue(**issue) for issue in raw.pop("issues")]
         return cls(
             **raw,
             tokens_per_example=None if distribution is None else TokenDistribution(**distribution),
+            token_histogram=None if histogram is None else TokenHistogram(**histogram),
             issues=issues,
         )
 
@@ -86,7 +84,9 @@ def build_report(
     report = DatasetReport(
         model=model, format=example_format.value, max_seq_length=tokenizer.max_seq_length
     )
-    lengths: list[int] = []
+    # A preference example is two sequences (chosen and rejected), each up to max_seq_length.
+    n_sequences = 2 if example_format is DatasetFormat.PREFERENCE else 1
+    lengths = TokenLengthTally(tokenizer.max_seq_length * n_sequences)
     issue_counts: Counter[str] = Counter()
     for batch in _batches(iter(examples), TOKENIZE_BATCH_SIZE):
         outcomes = tokenizer.tokenize_batch([example for _, example in batch], example_format)
@@ -100,7 +100,7 @@ def build_report(
                 report.n_trainable_examples += 1
                 report.total_tokens += n_tokens
                 report.trained_tokens += n_trained
-                lengths.append(n_tokens)
+                lengths.add(n_tokens)
             report.n_truncated += tokenized.truncated
             for issue in issues:
                 issue_counts[issue.code.value] += 1
@@ -115,25 +115,30 @@ def build_report(
                         )
                     )
     report.issue_counts = dict(issue_counts)
-    report.tokens_per_example = _distribution(lengths)
+    report.tokens_per_example = lengths.distribution()
+    report.token_histogram = lengths.histogram()
     return report
+
+
+def report_of_jsonl(
+    chunks: Iterable[bytes], tokenizer: ChatTokenizer, *, model: str, limits: ValidationLimits
+) -> DatasetReport:
+    """The report of a whole JSONL file given as byte chunks: its valid examples, tokenized in
+    the format of the first one (the server on stored files, ``ftapi files validate`` locally)."""
+    examples = iter_examples(chunks, limits)
+    first = next(examples, None)
+    if first is None:
+        return DatasetReport(model=model, format=None, max_seq_length=tokenizer.max_seq_length)
+    example_format = detect_format(first[1]) or DatasetFormat.CHAT
+    return build_report(
+        chain([first], examples), tokenizer, model=model, example_format=example_format
+    )
 
 
 def _sequences(tokenized: TokenizedExample | TokenizedPreference) -> list[TokenizedExample]:
     if isinstance(tokenized, TokenizedPreference):
         return [tokenized.chosen, tokenized.rejected]
     return [tokenized]
-
-
-def _distribution(lengths: list[int]) -> TokenDistribution | None:
-    if not lengths:
-        return None
-    ordered = sorted(lengths)
-
-    def at(quantile: float) -> int:
-        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
-
-    return TokenDistribution(min=ordered[0], p50=at(0.5), p95=at(0.95), max=ordered[-1])
 
 
 def _batches(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import msgspec
@@ -17,11 +16,11 @@ from service.datasets.blob_source import consume_in_thread
 from service.datasets.formats import DatasetFormat, detect_format, normalize_preference_keys
 from service.datasets.limits import ValidationLimits
 from service.datasets.lines import split_lines
-from service.datasets.report import DatasetReport, build_report
+from service.datasets.report import DatasetReport, report_of_jsonl
 from service.datasets.report_store import DatasetReportStore
 from service.datasets.token_preview import ExamplePreview
 from service.datasets.tokenization import ChatTokenizer
-from service.datasets.validation import iter_examples, validate_jsonl
+from service.datasets.validation import validate_jsonl
 from service.errors import InvalidRequest
 from service.files.records import FilePurpose, FileRecord
 from service.files.service import FileService
@@ -81,21 +80,9 @@ class DatasetService:
         if (stored := await self._reports.get(record.id, spec.id)) is not None:
             return stored
         tokenizer = await self._tokenizers.get(spec)
-
-        def compute(chunks: Iterator[bytes]) -> DatasetReport:
-            examples = iter_examples(chunks, self._limits)
-            first = next(examples, None)
-            if first is None:
-                return DatasetReport(
-                    model=spec.id, format=None, max_seq_length=tokenizer.max_seq_length
-                )
-            example_format = detect_format(first[1]) or DatasetFormat.CHAT
-            return build_report(
-                chain([first], examples), tokenizer, model=spec.id, example_format=example_format
-            )
-
         report = await consume_in_thread(
-            self._blobs.read_stream(file_key(record.project_id, record.id)), compute
+            self._blobs.read_stream(file_key(record.project_id, record.id)),
+            lambda chunks: report_of_jsonl(chunks, tokenizer, model=spec.id, limits=self._limits),
         )
         await self._reports.put(record.id, report, to_seconds(self._clock.now_us()))
         return report

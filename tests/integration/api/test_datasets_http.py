@@ -55,6 +55,11 @@ def test_report_counts_examples_and_tokens(client: OpenAI, http: httpx.Client) -
     assert 0 < tokens["trained"] < tokens["total"]
     spread = tokens["per_example"]
     assert spread["min"] <= spread["p50"] <= spread["p95"] <= spread["max"]
+    histogram = tokens["histogram"]
+    assert len(histogram["edges"]) == len(histogram["counts"]) + 1 <= 21
+    assert histogram["edges"][0] == 0
+    assert histogram["edges"][-1] >= report["max_seq_length"]
+    assert sum(histogram["counts"]) == 12
     assert report["issues"] == []
     again = http.get(f"/v1/files/{file_id}/report", params={"model": TINY_MODEL_ID})
     assert again.json() == report
