@@ -12,6 +12,7 @@ Domain code raises these; one handler maps them to OpenAI's envelope.
     ├── PayloadTooLarge            413 invalid_request_error
     ├── UnsupportedMediaType       415 invalid_request_error
     ├── RateLimited                429 requests                carries retry_after_s
+    │   └── KeyRateLimited         429 requests                a key's per-minute limit; its state
     └── ServiceUnavailable         503 service_unavailable     a dependency is down; retry_after_s
 
 Every error has a stable ``code`` (machine-readable), a ``message`` a user can act on and, where a
@@ -20,6 +21,7 @@ request field is at fault, its ``param``.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 
@@ -115,6 +117,22 @@ class RateLimited(FtapiError):
     status_code = 429
     error_type = "requests"
     default_code = "rate_limit_exceeded"
+
+
+class KeyRateLimited(RateLimited):
+    """An API key went over its per-minute request limit.
+
+    Carries the state of the limit that refused it (reported in ``x-ratelimit-*`` headers) and
+    the exact wait, which ``retry_after_s`` rounds up to whole seconds.
+    """
+
+    def __init__(
+        self, message: str, *, limit: int, reset_s: float, retry_after_exact_s: float
+    ) -> None:
+        super().__init__(message, retry_after_s=max(1, math.ceil(retry_after_exact_s)))
+        self.limit = limit
+        self.reset_s = reset_s
+        self.retry_after_exact_s = retry_after_exact_s
 
 
 class ServiceUnavailable(FtapiError):

@@ -25,6 +25,7 @@ class IdPrefix(StrEnum):
     JOB = "ftjob-"
     JOB_EVENT = "ftevent-"
     CHECKPOINT = "ftckpt_"
+    CHECKPOINT_PERMISSION = "cp_"
     WEBHOOK_ENDPOINT = "we_"
     WEBHOOK_EVENT = "evt_"
     WEBHOOK_DELIVERY = "whdel_"

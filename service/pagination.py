@@ -14,6 +14,8 @@ from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from service.errors import InvalidRequest
+
 T = TypeVar("T")
 
 
@@ -90,6 +92,12 @@ async def fetch_page(
             )
         )
     )
+
+
+def require_page_limit(limit: int, maximum: int = 100) -> None:
+    """OpenAI's bounds on a list's ``limit`` (1 to 100, or to ``maximum``): a 400 outside."""
+    if not 1 <= limit <= maximum:
+        raise InvalidRequest(f"limit must be between 1 and {maximum}.", param="limit")
 
 
 def to_page(rows: list[T], limit: int) -> Page[T]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from service.auth.authenticator import KeyAuthenticator
 from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, S3Config, create_blob_store
 from service.clock import Clock, SystemClock
 from service.datasets.file_validation import FileContentValidator, QueuedFileValidation
-from service.datasets.limits import ValidationLimits
+from service.datasets.limits import training_data_limits
 from service.datasets.report_store import DatasetReportStore
 from service.datasets.service import DatasetService
 from service.db.engine import create_engine, create_session_factory
@@ -24,9 +25,12 @@ from service.files.store import FileStore
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobQuotas, JobService
 from service.jobs.store import JobStore
+from service.models.access import ModelAccess
 from service.models.fine_tuned import FineTunedModelStore
+from service.models.permissions import PermissionStore
 from service.models.registry import ModelRegistry
 from service.models.service import ModelService
+from service.models.sharing import ModelSharing
 from service.models.sources import ModelFiles
 from service.models.tokenizers import TokenizerCache
 from service.queue.arq_queue import ArqTaskQueue, arq_redis
@@ -51,6 +55,7 @@ class Runtime:
     redis: ArqRedis
     clock: Clock
     projects: ProjectStore
+    authenticator: KeyAuthenticator
     files: FileService
     uploads: UploadService
     file_store: FileStore
@@ -63,7 +68,9 @@ class Runtime:
     jobs_store: JobStore
     jobs: JobService
     fine_tuned_models: FineTunedModelStore
+    model_access: ModelAccess
     models: ModelService
+    sharing: ModelSharing
     webhooks: WebhookService
     serving: InferenceGateway
 
@@ -107,6 +114,8 @@ class Runtime:
             hub_cache_dir=settings.models.hub_cache_dir,
         )
         fine_tuned_models = FineTunedModelStore(sessions)
+        model_access = ModelAccess(registry, sessions)
+        projects = ProjectStore(sessions, clock)
         datasets = DatasetService(
             files,
             blobs,
@@ -117,7 +126,7 @@ class Runtime:
             training_data_limits(settings),
         )
         preflight = JobPreflight(
-            registry,
+            model_access,
             datasets,
             min_training_examples=limits.min_training_examples,
             tokens_per_second=settings.training.estimated_tokens_per_second,
@@ -127,7 +136,7 @@ class Runtime:
         jobs = JobService(
             jobs_store,
             queue,
-            registry,
+            model_access,
             datasets,
             clock,
             JobQuotas(
@@ -136,7 +145,7 @@ class Runtime:
             ),
             notifier=webhooks,
         )
-        serving = build_inference_gateway(settings.serving, registry, fine_tuned_models, sessions)
+        serving = build_inference_gateway(settings.serving, registry, model_access, sessions)
         return cls(
             settings=settings,
             engine=engine,
@@ -144,7 +153,12 @@ class Runtime:
             blobs=blobs,
             redis=redis,
             clock=clock,
-            projects=ProjectStore(sessions, clock),
+            projects=projects,
+            authenticator=KeyAuthenticator(
+                projects,
+                ttl_s=settings.auth.cache_ttl_s,
+                last_used_resolution_s=settings.auth.last_used_resolution_s,
+            ),
             files=files,
             uploads=uploads,
             file_store=file_store,
@@ -157,7 +171,11 @@ class Runtime:
             jobs_store=jobs_store,
             jobs=jobs,
             fine_tuned_models=fine_tuned_models,
-            models=ModelService(registry, fine_tuned_models, clock, unpublisher=serving),
+            model_access=model_access,
+            models=ModelService(
+                registry, fine_tuned_models, model_access, clock, unpublisher=serving
+            ),
+            sharing=ModelSharing(model_access, PermissionStore(sessions), projects, clock),
             webhooks=webhooks,
             serving=serving,
         )
@@ -193,14 +211,4 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
             key_prefix=storage.s3_prefix,
             part_size_bytes=storage.s3_part_size_bytes,
         ),
-    )
-
-
-def training_data_limits(settings: Settings, *, min_examples: int = 1) -> ValidationLimits:
-    """Validator limits from settings. Files are checked with ``min_examples=1`` at upload (a
-    small file may serve as a validation file); jobs apply the training minimum."""
-    return ValidationLimits(
-        max_line_bytes=settings.limits.max_training_line_bytes,
-        max_examples=settings.limits.max_training_examples,
-        min_examples=min_examples,
     )

@@ -39,8 +39,8 @@ class DatabaseSettings(BaseModel):
         default="",
         description="SQLAlchemy async URL; empty means a SQLite file in the data dir.",
     )
-    echo: bool = False
-    pool_size: int = Field(default=10, ge=1)
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+    pool_size: int = Field(default=10, ge=1, description="Database connections per process.")
     migrate_on_start: bool = Field(
         default=True, description="Run Alembic migrations when the api starts (dev convenience)."
     )
@@ -49,25 +49,48 @@ class DatabaseSettings(BaseModel):
 class RedisSettings(BaseModel):
     """Redis, used as the arq transport only."""
 
-    url: str = "redis://127.0.0.1:6379/0"
-    connect_timeout_s: float = Field(default=2.0, gt=0)
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis carrying the arq job queues."
+    )
+    connect_timeout_s: float = Field(
+        default=2.0, gt=0, description="Longest wait for a Redis connection."
+    )
 
 
 class StorageSettings(BaseModel):
     """Blob store: the local disk by default, any S3-compatible store by URL."""
 
-    backend: StorageBackend = StorageBackend.LOCAL
+    backend: StorageBackend = Field(
+        default=StorageBackend.LOCAL,
+        description="Where file bodies, checkpoints and adapters are kept.",
+    )
     local_dir: Path | None = Field(
         default=None, description="Root of the local blob store; default <data_dir>/blobs."
     )
-    s3_bucket: str = ""
-    s3_prefix: str = ""
-    s3_endpoint_url: str | None = None
-    s3_region: str = "us-east-1"
+    s3_bucket: str = Field(default="", description="Bucket; required when backend is s3.")
+    s3_prefix: str = Field(default="", description="Prefix of every key ftapi writes.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of a non-AWS store (MinIO, R2, …); unset: AWS."
+    )
+    s3_region: str = Field(default="us-east-1", description="Region of the bucket.")
     s3_path_style: bool = Field(default=False, description="Path-style addressing (MinIO).")
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: SecretStr | None = None
-    s3_part_size_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    s3_access_key_id: str | None = Field(
+        default=None, description="Unset: boto3's default credential chain."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Unset: boto3's default credential chain."
+    )
+    s3_part_size_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=5 * 1024 * 1024,
+        description="Part size of multipart uploads to the store.",
+    )
+    abandoned_write_s: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="A write left unfinished this long (its writer died) is swept by the ctl "
+        "worker: temp files on disk, multipart uploads on S3.",
+    )
 
     @model_validator(mode="after")
     def _bucket_required_for_s3(self) -> Self:
@@ -79,16 +102,30 @@ class StorageSettings(BaseModel):
 class LimitsSettings(BaseModel):
     """Sizes and lifetimes users can hit; the OpenAI defaults unless an operator changes them."""
 
-    max_file_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
-    max_upload_bytes: int = Field(default=8 * 1024 * 1024 * 1024, ge=1)
-    max_upload_part_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
-    upload_ttl_s: int = Field(default=3600, ge=1)
-    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_file_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Largest POST /v1/files body (413 above)."
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024 * 1024 * 1024, ge=1, description="Largest file made by the Uploads API."
+    )
+    max_upload_part_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="Largest part of an upload."
+    )
+    upload_ttl_s: int = Field(
+        default=3600, ge=1, description="An upload not completed this long expires."
+    )
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body other than file bytes."
+    )
     max_training_line_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Longest JSONL line a training file may have."
     )
-    max_training_examples: int = Field(default=10_000_000, ge=1)
-    min_training_examples: int = Field(default=10, ge=1)
+    max_training_examples: int = Field(
+        default=10_000_000, ge=1, description="Most examples a training file may have."
+    )
+    min_training_examples: int = Field(
+        default=10, ge=1, description="Fewest examples a training file may have."
+    )
 
 
 class AuthSettings(BaseModel):
@@ -97,6 +134,12 @@ class AuthSettings(BaseModel):
     key_prefix: str = Field(default="sk-ft-", description="Prefix of newly issued keys.")
     last_used_resolution_s: int = Field(
         default=60, ge=0, description="last_used_at is written at most this often per key."
+    )
+    cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long an api replica trusts a key it has looked up (0: every request "
+        "reads the database). A revoked key keeps working this long on replicas that saw it.",
     )
 
 
@@ -114,6 +157,12 @@ class ModelsSettings(BaseModel):
     )
     hub_cache_dir: Path | None = Field(
         default=None, description="Hugging Face hub cache to read hub_id models from."
+    )
+    deleted_blob_grace_s: int = Field(
+        default=86_400,
+        ge=0,
+        description="How long a deleted fine-tuned model's adapter and checkpoint blobs are kept "
+        "before the ctl worker removes them.",
     )
 
 
@@ -134,7 +183,9 @@ class JobsSettings(BaseModel):
     max_running_jobs_per_project: int = Field(
         default=4, ge=1, description="Jobs training at once; more wait in the queue."
     )
-    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    heartbeat_interval_s: float = Field(
+        default=5.0, gt=0, description="How often a training runner reports it is alive."
+    )
     stale_heartbeat_s: float = Field(
         default=60.0, gt=0, description="A running job silent this long is re-queued."
     )
@@ -142,8 +193,12 @@ class JobsSettings(BaseModel):
     checkpoints_kept: int = Field(
         default=3, ge=1, description="Newest checkpoints kept per job (older ones are deleted)."
     )
-    training_timeout_s: int = Field(default=24 * 3600, ge=60)
-    reconcile_interval_s: int = Field(default=30, ge=1)
+    training_timeout_s: int = Field(
+        default=24 * 3600, ge=60, description="Longest a training attempt may run."
+    )
+    reconcile_interval_s: int = Field(
+        default=30, ge=1, description="How often the reconciler compares Redis with the database."
+    )
 
 
 class TrainerSettings(BaseModel):
@@ -167,16 +222,26 @@ class WebhooksSettings(BaseModel):
         default_factory=list,
         description='CIDRs endpoints may reach even though internal, e.g. ["10.20.0.0/16"].',
     )
-    delivery_timeout_s: float = Field(default=10.0, gt=0, le=60)
-    resolve_timeout_s: float = Field(default=5.0, gt=0, le=30)
-    max_attempts: int = Field(default=8, ge=1, le=50)
+    delivery_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="Longest wait for an endpoint's answer."
+    )
+    resolve_timeout_s: float = Field(
+        default=5.0, gt=0, le=30, description="Longest DNS lookup of an endpoint's host."
+    )
+    max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Delivery attempts before a delivery fails for good."
+    )
     retry_schedule_s: list[float] = Field(
         default=[5, 30, 120, 600, 3600, 3 * 3600, 6 * 3600],
         min_length=1,
         description="Waits after attempt 1, 2, ... failed; the last one repeats.",
     )
-    retry_jitter_ratio: float = Field(default=0.1, ge=0, le=0.5)
-    max_endpoints_per_project: int = Field(default=20, ge=1)
+    retry_jitter_ratio: float = Field(
+        default=0.1, ge=0, le=0.5, description="Random spread added to each retry wait."
+    )
+    max_endpoints_per_project: int = Field(
+        default=20, ge=1, description="Webhook endpoints one project may register."
+    )
 
     @model_validator(mode="after")
     def _networks_and_waits_are_valid(self) -> Self:
@@ -205,7 +270,9 @@ class ServingSettings(BaseModel):
     agent_api_key: SecretStr | None = Field(
         default=None, description="Bearer key the api presents to agents (their --api-key)."
     )
-    connect_timeout_s: float = Field(default=2.0, gt=0)
+    connect_timeout_s: float = Field(
+        default=2.0, gt=0, description="Longest wait to connect to an agent."
+    )
     request_timeout_s: float = Field(
         default=600.0, gt=0, description="Longest wait for a completion (or between chunks)."
     )
@@ -228,6 +295,58 @@ class ServingSettings(BaseModel):
         return self
 
 
+class RateLimitSettings(BaseModel):
+    """Per-API-key request limits, kept in Redis so every api replica shares them.
+
+    Every ``/v1`` request costs one from ``requests_per_minute``; routes that store bytes or start
+    work (file and upload creation, upload parts, job creation, estimates) also cost one from the
+    stricter ``expensive_per_minute``. A bucket holds ``burst`` requests (default: one minute's
+    worth) and refills continuously.
+    """
+
+    enabled: bool = Field(default=True, description="Refuse requests over the limits with 429.")
+    requests_per_minute: int = Field(
+        default=600, ge=1, description="Sustained requests per API key, any /v1 route."
+    )
+    burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests a key may send at once; unset: requests_per_minute.",
+    )
+    expensive_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Uploads, upload parts, job creations and estimates per API key.",
+    )
+    expensive_burst: int | None = Field(
+        default=None, ge=1, description="Expensive requests at once; unset: expensive_per_minute."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the counters; default redis.url. A separate Redis keeps them "
+        "away from a queue Redis configured with noeviction.",
+    )
+    redis_timeout_s: float = Field(
+        default=0.25, gt=0, description="Longest wait on Redis before a request goes unchecked."
+    )
+    unavailable_cooldown_s: float = Field(
+        default=5.0, ge=0, description="After a Redis failure, requests go unchecked this long."
+    )
+
+
+class OtelSettings(BaseModel):
+    """Optional OpenTelemetry tracing of HTTP requests and worker tasks (the ``otel`` extra)."""
+
+    endpoint: str = Field(
+        default="",
+        description="OTLP/HTTP collector base URL, e.g. http://otel-collector:4318; empty: "
+        "tracing is off unless the standard OTEL_EXPORTER_OTLP_ENDPOINT is set.",
+    )
+    service_name: str = Field(
+        default="ftapi", description="service.name prefix; each process adds -api, -ctl or -gpu."
+    )
+
+
 class Settings(BaseSettings):
     """Everything ftapi reads from its environment."""
 
@@ -235,10 +354,17 @@ class Settings(BaseSettings):
         env_prefix="FTAPI_", env_nested_delimiter="__", extra="ignore", frozen=True
     )
 
-    environment: Environment = Environment.DEVELOPMENT
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT,
+        description="`production` refuses placeholder secrets and SQLite.",
+    )
     data_dir: Path = Field(default=Path(".ftapi"), description="Root for embedded-mode state.")
-    organization_slug: str = Field(default="ftapi", pattern=r"^[a-z0-9][a-z0-9-]{0,38}$")
-    log_level: str = "INFO"
+    organization_slug: str = Field(
+        default="ftapi",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,38}$",
+        description="Appears in fine-tuned model names (ft:base:org:suffix:id).",
+    )
+    log_level: str = Field(default="INFO", description="Log level of every process (JSON lines).")
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     storage: StorageSettings = StorageSettings()
@@ -250,6 +376,8 @@ class Settings(BaseSettings):
     webhooks: WebhooksSettings = WebhooksSettings()
     trainer: TrainerSettings = TrainerSettings()
     serving: ServingSettings = ServingSettings()
+    otel: OtelSettings = OtelSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> Self:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from tests.support.jobs import TINY_MODEL_ID
 from tests.support.moto_server import MotoS3Server
 from tests.support.services import RedisServer, postgres_available
+from tests.support.skips import LOUD_SKIP_REASONS, skip_loudly
 from tests.support.stack import write_registry
 from tests.support.tiny_model import TinyModels
 
@@ -42,9 +42,16 @@ def redis_url(redis_server: RedisServer) -> str:
 def postgres() -> bool:
     """Whether PostgreSQL tests can run; skips loudly when they cannot."""
     if not postgres_available():
-        warnings.warn(POSTGRES_MISSING, pytest.PytestWarning, stacklevel=1)
-        pytest.skip(POSTGRES_MISSING)
+        skip_loudly(POSTGRES_MISSING)
     return True
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name every backing service whose tests were skipped, in red, after the results."""
+    if LOUD_SKIP_REASONS:
+        terminalreporter.section("tests SKIPPED for a missing service", sep="!", red=True)
+        for reason in LOUD_SKIP_REASONS:
+            terminalreporter.line(reason, red=True, bold=True)
 
 
 @pytest.fixture(scope="session")

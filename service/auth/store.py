@@ -111,7 +111,12 @@ class ProjectStore:
 
     async def authenticate(self, plaintext: str, last_used_resolution_s: int) -> Caller | None:
         """The caller a live key identifies, or None. Touches ``last_used_at`` at most so often."""
-        presented_hash = hash_key(plaintext)
+        return await self.authenticate_hash(hash_key(plaintext), last_used_resolution_s)
+
+    async def authenticate_hash(
+        self, presented_hash: str, last_used_resolution_s: int
+    ) -> Caller | None:
+        """``authenticate`` for a key already hashed with ``hash_key``."""
         async with self._sessions() as session:
             result = await session.execute(
                 select(ApiKeyRow, ProjectRow.organization_id, OrganizationRow.slug)

@@ -80,11 +80,16 @@ def job_prefix(project_id: str, job_id: str) -> str:
     return f"{_project_root(project_id)}/jobs/{_checked_id('job_id', job_id)}/"
 
 
+def checkpoints_prefix(project_id: str, job_id: str) -> str:
+    """Prefix (ending in '/') of every checkpoint a job saved."""
+    return f"{job_prefix(project_id, job_id)}checkpoints/"
+
+
 def checkpoint_prefix(project_id: str, job_id: str, step: int) -> str:
     """Prefix (ending in '/') of the checkpoint a job saved at `step`."""
     if step < 0:
         raise InvalidBlobKey(f"invalid checkpoint step {step}: must be >= 0")
-    return f"{job_prefix(project_id, job_id)}checkpoints/step-{step}/"
+    return f"{checkpoints_prefix(project_id, job_id)}step-{step}/"
 
 
 def checkpoint_object_key(project_id: str, job_id: str, step: int, name: str) -> str:

@@ -11,6 +11,7 @@ import errno
 import functools
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -223,6 +224,28 @@ class LocalBlobStore:
 
         with _unavailable_on_os_error(self.root):
             return await self._in_thread(delete_matching)
+
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        """Delete temp files of writers that died mid-write (a live writer keeps its file's
+        mtime fresh, so only files untouched for `older_than_s` go)."""
+        temp_dir = self.root / TEMP_DIR_NAME
+
+        def delete_stale() -> int:
+            cutoff = time.time() - older_than_s
+            try:
+                entries = list(os.scandir(temp_dir))
+            except FileNotFoundError:
+                return 0
+            removed = 0
+            for entry in entries:
+                with suppress(FileNotFoundError):  # committed or swept meanwhile
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+            return removed
+
+        with _unavailable_on_os_error(self.root):
+            return await self._in_thread(delete_stale)
 
     async def ping(self) -> None:
         """Check the root exists and a file can be created in it."""

@@ -92,6 +92,11 @@ class BlobStore(Protocol):
         """Delete every object whose key starts with `prefix`; return how many were deleted."""
         ...
 
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        """Remove what writers that died mid-write left behind (never a visible object): writes
+        untouched for `older_than_s`. Returns how many were removed."""
+        ...
+
     async def ping(self) -> None:
         """Check the store is reachable and writable; raise BlobStoreUnavailable if not."""
         ...

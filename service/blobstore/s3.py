@@ -13,7 +13,8 @@ import asyncio
 import functools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import boto3
@@ -317,6 +318,30 @@ class S3BlobStore:
             return deleted
 
         return await self._in_thread(delete_listed)
+
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        """Abort multipart uploads under this store's prefix started more than `older_than_s`
+        ago: a writer that died mid-write leaves one, invisible but billed."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+
+        def abort_stale() -> int:
+            aborted = 0
+            with self.translated_errors():
+                pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=self.bucket, Prefix=self._key_prefix
+                )
+                for page in pages:
+                    for upload in page.get("Uploads", []):
+                        if upload["Initiated"] >= cutoff:
+                            continue
+                        with suppress(ClientError):  # completed or aborted meanwhile
+                            self.client.abort_multipart_upload(
+                                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                            )
+                            aborted += 1
+            return aborted
+
+        return await self._in_thread(abort_stale)
 
     async def ping(self) -> None:
         """Check the bucket answers HeadBucket, with one short attempt."""

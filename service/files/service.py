@@ -22,7 +22,7 @@ from service.files.records import (
 )
 from service.files.store import FileStore
 from service.ids import IdPrefix, new_id
-from service.pagination import ListOrder, Page
+from service.pagination import ListOrder, Page, require_page_limit
 
 logger = logging.getLogger(__name__)
 
@@ -228,8 +228,7 @@ class FileService:
         after: str | None,
     ) -> Page[FileRecord]:
         """A page of the caller's files."""
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}.", param="limit")
+        require_page_limit(limit, MAX_LIST_LIMIT)
         return await self._store.list_page(
             caller.project_id, purpose=purpose, order=order, after_id=after, limit=limit
         )

@@ -10,6 +10,7 @@ from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from service.console.http import console_router
 from service.datasets.http import DatasetController
 from service.db.migrate import upgrade_database_async
 from service.files.http import FilesController
@@ -17,12 +18,16 @@ from service.http.auth import ApiKeyAuthentication
 from service.http.dependencies import V1_DEPENDENCIES
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, readyz
+from service.http.json_body import JsonSafeRequest
+from service.http.rate_limit import RateLimitMiddleware, rate_limiting
 from service.http.request_context import AccessLogMiddleware, add_request_id_header
 from service.http.runtime import attach_runtime
 from service.jobs.http import FineTuningController
 from service.logs import configure_logging
 from service.models.http import ModelsController
+from service.models.permissions_http import CheckpointPermissionsController
 from service.observability.metrics import metrics
+from service.observability.tracing import http_tracing_plugins
 from service.runtime import Runtime
 from service.serving.http import InferenceController
 from service.settings import Settings
@@ -59,19 +64,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UploadsController,
             FineTuningController,
             ModelsController,
+            CheckpointPermissionsController,
             InferenceController,
             WebhookEndpointsController,
             list_webhook_event_types,
         ],
-        middleware=[ApiKeyAuthentication],
+        middleware=[ApiKeyAuthentication, RateLimitMiddleware()],
         dependencies=V1_DEPENDENCIES,
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz, metrics],
-        lifespan=[lifespan],
+        route_handlers=[v1, healthz, readyz, metrics, console_router()],
+        lifespan=[lifespan, rate_limiting(settings)],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=JsonSafeRequest,
         middleware=[AccessLogMiddleware()],
         before_send=[add_request_id_header],
+        plugins=http_tracing_plugins(settings),  # empty unless an OTLP endpoint is set
         request_max_body_size=settings.limits.max_json_body_bytes,
         openapi_config=OpenAPIConfig(
             title="ftapi",

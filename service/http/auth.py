@@ -28,10 +28,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             raise AuthenticationFailed(_MISSING_KEY)
         if not looks_like_key(token):
             raise AuthenticationFailed(f"Incorrect API key provided: {redact(token)}.")
-        runtime = runtime_of(connection.app)
-        caller = await runtime.projects.authenticate(
-            token, runtime.settings.auth.last_used_resolution_s
-        )
+        caller = await runtime_of(connection.app).authenticator.authenticate(token)
         if caller is None:
             raise AuthenticationFailed(f"Incorrect API key provided: {redact(token)}.")
         return AuthenticationResult(user=caller, auth=caller.api_key_id)

@@ -14,6 +14,7 @@ from service.http.runtime import runtime_of
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
 from service.models.service import ModelService
+from service.models.sharing import ModelSharing
 from service.serving.gateway import InferenceGateway
 from service.uploads.service import UploadService
 from service.webhooks.service import WebhookService
@@ -25,6 +26,7 @@ DatasetsDep: TypeAlias = NamedDependency[DatasetService]
 PreflightDep: TypeAlias = NamedDependency[JobPreflight]
 JobsDep: TypeAlias = NamedDependency[JobService]
 ModelsDep: TypeAlias = NamedDependency[ModelService]
+SharingDep: TypeAlias = NamedDependency[ModelSharing]
 WebhooksDep: TypeAlias = NamedDependency[WebhookService]
 ServingDep: TypeAlias = NamedDependency[InferenceGateway]
 
@@ -57,6 +59,10 @@ def _models(request: Request[Any, Any, Any]) -> ModelService:
     return runtime_of(request.app).models
 
 
+def _sharing(request: Request[Any, Any, Any]) -> ModelSharing:
+    return runtime_of(request.app).sharing
+
+
 def _webhooks(request: Request[Any, Any, Any]) -> WebhookService:
     return runtime_of(request.app).webhooks
 
@@ -73,6 +79,7 @@ V1_DEPENDENCIES = {
     "preflight": Provide(_preflight, sync_to_thread=False),
     "jobs": Provide(_jobs, sync_to_thread=False),
     "models": Provide(_models, sync_to_thread=False),
+    "sharing": Provide(_sharing, sync_to_thread=False),
     "webhooks": Provide(_webhooks, sync_to_thread=False),
     "serving": Provide(_serving, sync_to_thread=False),
 }

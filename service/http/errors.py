@@ -20,11 +20,13 @@ from service.errors import (
     AuthenticationFailed,
     FtapiError,
     InvalidRequest,
+    KeyRateLimited,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from service.http.rate_limit import refusal_headers
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,12 @@ def envelope(error: FtapiError, *, status_code: int | None = None) -> Response[d
 
 def _ftapi_error(_: Request[Any, Any, Any], exc: FtapiError) -> Response[dict[str, Any]]:
     return envelope(exc)
+
+
+def _key_rate_limited(_: Request[Any, Any, Any], exc: KeyRateLimited) -> Response[dict[str, Any]]:
+    response = envelope(exc)
+    response.headers.update(refusal_headers(exc))
+    return response
 
 
 def _validation_error(
@@ -146,6 +154,7 @@ def _invalid_request_from(exc: ValidationException) -> InvalidRequest:
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     FtapiError: _ftapi_error,
+    KeyRateLimited: _key_rate_limited,
     ValidationException: _validation_error,
     HTTPException: _http_error,
     DBAPIError: _database_unavailable,

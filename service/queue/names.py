@@ -21,6 +21,7 @@ class TaskName(StrEnum):
     DELIVER_WEBHOOK = "deliver_webhook"
     RECONCILE = "reconcile"
     SWEEP = "sweep"
+    REAP_MODEL_BLOBS = "reap_model_blobs"
 
 
 def validate_file_key(file_id: str) -> str:
@@ -43,9 +44,10 @@ def deliver_webhook_key(delivery_id: str, attempt: int) -> str:
     return f"deliver_webhook:{delivery_id}:{attempt}"
 
 
-def health_check_key(queue: QueueName) -> str:
-    """Where arq's worker writes its health line for ``queue``."""
-    return f"{queue.value}:health-check"
+def health_check_key(queue: QueueName, worker_id: str) -> str:
+    """Where one worker process of ``queue`` writes its arq health line (one key per worker, so
+    a hung worker's probe fails even while another worker of its queue is alive)."""
+    return f"{queue.value}:health-check:{worker_id}"
 
 
 # arq's own key prefixes (arq/constants.py); the reconciler reads them to tell what is queued.

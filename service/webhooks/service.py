@@ -12,7 +12,7 @@ from service.clock import Clock, to_seconds
 from service.errors import InvalidRequest, NotFound
 from service.ids import IdPrefix, new_id
 from service.jobs.records import JobRecord
-from service.pagination import Page
+from service.pagination import Page, require_page_limit
 from service.webhooks.delivery import WebhookDeliverer
 from service.webhooks.delivery_store import WebhookDeliveryStore
 from service.webhooks.endpoint_store import WebhookEndpointStore
@@ -114,7 +114,7 @@ class WebhookService:
         self, caller: Caller, *, after: str | None, limit: int
     ) -> Page[EndpointRecord]:
         """A page of the caller's endpoints, newest first."""
-        _check_limit(limit)
+        require_page_limit(limit)
         return await self._endpoints.list_page(caller.project_id, after_id=after, limit=limit)
 
     async def update_endpoint(
@@ -198,7 +198,7 @@ class WebhookService:
         self, caller: Caller, endpoint_id: str, *, after: str | None, limit: int
     ) -> Page[DeliveryLogEntry]:
         """The endpoint's delivery log, newest first, each delivery with its attempts."""
-        _check_limit(limit)
+        require_page_limit(limit)
         await self.get_endpoint(caller, endpoint_id)
         page = await self._deliveries.list_page(endpoint_id, after_id=after, limit=limit)
         attempts = await self._deliveries.attempts_of([item.id for item in page.items])
@@ -293,8 +293,3 @@ def _event_types(
 def _check_name(name: str) -> None:
     if len(name) > MAX_NAME_CHARS:
         raise InvalidRequest(f"name must be at most {MAX_NAME_CHARS} characters.", param="name")
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= 100:
-        raise InvalidRequest("limit must be between 1 and 100.", param="limit")

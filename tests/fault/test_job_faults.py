@@ -49,6 +49,10 @@ def _long_job(client: OpenAI, training: str, epochs: int) -> str:
     ).id
 
 
+def _status(client: OpenAI, job_id: str) -> str:
+    return client.fine_tuning.jobs.retrieve(job_id).status
+
+
 def _wait_for_checkpoint(client: OpenAI, job_id: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not client.fine_tuning.jobs.checkpoints.list(job_id).data:
@@ -59,6 +63,16 @@ def _wait_for_checkpoint(client: OpenAI, job_id: str, timeout_s: float = 30) -> 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis-aof", persistent=True)
     server.start()
     try:
         yield server
@@ -109,6 +123,10 @@ def test_a_killed_gpu_worker_loses_no_job(
         starts = _starts(stack, job_id)
         assert len(starts) == 2
         assert "from=0" not in starts[1]  # resumed from the checkpoint
+        published = [
+            m.id for m in client.models.list() if m.id.startswith("ft:") and ":ckpt-" not in m.id
+        ]
+        assert published == [done.fine_tuned_model]  # one adapter, not one per attempt
         assert any("runner stopped responding" in m for m in event_messages(client, job_id))
 
 
@@ -153,4 +171,34 @@ def test_workers_survive_a_redis_restart(
         assert wait_for(client, running, timeout_s=90).status == "succeeded"
         after = _long_job(client, training, epochs=1)
         assert wait_for(client, after, timeout_s=60).status == "succeeded"
+        assert all(worker.alive() for worker in stack.workers)
+
+
+def test_a_redis_restart_that_keeps_its_data_finishes_every_job_exactly_once(
+    tmp_path: Path, persistent_redis: RedisServer, job_registry: Path
+) -> None:
+    config = stack_config(
+        tmp_path,
+        persistent_redis.new_database_url(),
+        job_registry,
+        FTAPI_TEST_TRAINER_STEP_S="0.05",
+    )
+    with ApiServer(config, gpu_workers=1) as stack, _client(stack, "aof") as client:
+        training = upload_training_file(client, chat_jsonl(10))
+        ids = [_long_job(client, training, epochs=6) for _ in range(3)]
+        deadline = time.monotonic() + 30
+        # One gpu worker: one job trains while the others wait in the queue.
+        while (statuses := [_status(client, i) for i in ids]).count("running") != 1 or (
+            "queued" not in statuses
+        ):
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.05)
+
+        persistent_redis.restart()  # AOF: queued tasks and in-progress markers survive
+
+        for job_id in ids:
+            done = wait_for(client, job_id, timeout_s=90)
+            assert done.status == "succeeded", done.error
+            terminal = [m for m in event_messages(client, job_id) if "successfully completed" in m]
+            assert len(terminal) == 1, terminal  # finished once, never twice
         assert all(worker.alive() for worker in stack.workers)

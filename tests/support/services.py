@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,9 +41,10 @@ class RedisServer:
 
     DATABASES = 256
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, persistent: bool = False) -> None:
         self.port = free_port()
         self._data_dir = data_dir
+        self._persistent = persistent  # AOF, fsync on every write: a restart loses nothing
         self._process: subprocess.Popen[bytes] | None = None
         self._next_db = 0
 
@@ -72,7 +76,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self._persistent else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self._data_dir),
             ],
@@ -120,3 +126,65 @@ async def drop_database(url: str) -> None:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+def postgres_binaries() -> Path | None:
+    """The directory holding initdb/pg_ctl of the newest installed PostgreSQL, if any."""
+    on_path = shutil.which("initdb")
+    if on_path is not None:
+        return Path(on_path).parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return candidates[-1].parent if candidates else None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb in a temp dir, trust auth) that a test may restart.
+
+    PostgreSQL refuses to run as root, so under root the cluster belongs to the ``postgres``
+    user and its commands run through ``runuser``.
+    """
+
+    def __init__(self, binaries: Path) -> None:
+        self.port = free_port()
+        self._binaries = binaries
+        # Not under pytest's tmp_path: the postgres user must be able to reach the directory.
+        self._root = Path(tempfile.mkdtemp(prefix="ftapi-pg-"))
+        self._data = self._root / "data"
+        self._as_root = os.geteuid() == 0
+        if self._as_root:
+            shutil.chown(self._root, "postgres", "postgres")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> None:
+        self._run("initdb", "-D", str(self._data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self._data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self._root / "log"),
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self._data), "-m", "fast", "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [str(self._binaries / tool), *args]
+        if self._as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, cwd=self._root, timeout=60)

@@ -53,6 +53,12 @@ class StackConfig:
             "FTAPI_REDIS__URL": self.redis_url,
             "FTAPI_DATABASE__URL": self.database_url,
             "FTAPI_LOG_LEVEL": "WARNING",
+            # The per-key limiter stays on (its code path runs in every test) but far above
+            # what any test sends; tests of the limiter itself lower these in extra_env.
+            "FTAPI_RATE_LIMITS__REQUESTS_PER_MINUTE": "1000000",
+            "FTAPI_RATE_LIMITS__EXPENSIVE_PER_MINUTE": "1000000",
+            # Tests revoke keys and expect the very next request to be refused.
+            "FTAPI_AUTH__CACHE_TTL_S": "0",
         }
         if self.s3_bucket:
             env |= {

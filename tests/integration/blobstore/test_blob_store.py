@@ -289,3 +289,25 @@ async def test_concurrent_writers_do_not_mix(store_under_test: StoreUnderTest) -
 async def test_ping_succeeds_on_a_healthy_store(store_under_test: StoreUnderTest) -> None:
     await store_under_test.store.ping()
     assert store_under_test.stored() == []
+
+
+async def test_writes_abandoned_by_a_dead_writer_are_swept_once_stale(
+    store_under_test: StoreUnderTest,
+) -> None:
+    store = store_under_test.store
+    kept = file_key("proj_1", "file-kept")
+    await store.put_stream(kept, chunked(b"kept"))
+    abandoned = store.open_writer(file_key("proj_1", "file-abandoned"))
+    async for chunk in chunked(payload(MULTIPART_SIZE_BYTES)):
+        await abandoned.write(chunk)  # the writer "dies" here: neither commit nor abort
+    assert len(store_under_test.stored()) == 2
+
+    if store_under_test.backend == "local":  # moto dates every multipart upload 2010-11-10
+        assert await store.sweep_abandoned(older_than_s=3600) == 0  # still fresh: maybe alive
+        assert len(store_under_test.stored()) == 2
+    await asyncio.sleep(0.05)
+    assert await store.sweep_abandoned(older_than_s=0) == 1
+    assert store_under_test.stored() == [kept]
+    assert await read_all(store, kept) == b"kept"
+    assert await store.sweep_abandoned(older_than_s=0) == 0
+    await abandoned.abort()  # releases the dead writer's handle; its write is already gone
