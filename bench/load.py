@@ -37,6 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -246,7 +247,7 @@ def report(title: str, tally: Tally, cpu: dict[str, float]) -> None:
         f"{tally.rate():.0f} req/s; CPU " + ", ".join(f"{k} {v:.0%}" for k, v in cpu.items())
     )
     for name in cpu:
-        if name != "client":
+        if name not in ("client", "others"):
             print(f"{name} CPU per request: {server_cpu_ms_per_request(tally, cpu, name):.2f} ms")
     print(f"{'route':<12} {'count':>7} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}  statuses")
     for route in sorted(tally.latencies_s):
@@ -272,7 +273,7 @@ def measure(
     if profile_to is not None:
         spy = subprocess.Popen(
             [
-                *(shutil.which("py-spy") or "py-spy", "record", "--format", "raw"),
+                *("py-spy", "record", "--format", "raw"),
                 *("--pid", str(next(iter(pids.values()))), "--output", str(profile_to)),
                 *("--rate", "250", "--nonblocking"),
             ],
@@ -280,12 +281,25 @@ def measure(
             stderr=subprocess.DEVNULL,
         )
     before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+    machine_before = _busy_s(psutil.cpu_times())
     tally = phase()
     after = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+    # Everything else on the machine: the database, Redis, the workers, the profiler.
+    after["others"] = (
+        _busy_s(psutil.cpu_times())
+        - machine_before
+        - sum(after[name] - before[name] for name in processes)
+    )
+    before["others"] = 0.0
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
         spy.wait(timeout=60)
-    return tally, {name: (after[name] - before[name]) / tally.wall_s for name in processes}
+    return tally, {name: (after[name] - before[name]) / tally.wall_s for name in after}
+
+
+def _busy_s(times: Any) -> float:
+    """Seconds all CPUs spent on anything but waiting."""
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def server_cpu_ms_per_request(tally: Tally, cpu: dict[str, float], server: str) -> float:
@@ -388,6 +402,8 @@ def main() -> None:
         "--profile", type=Path, default=None, help="Directory for py-spy stacks of each server."
     )
     args = parser.parse_args()
+    if args.profile is not None and shutil.which("py-spy") is None:
+        parser.error("--profile samples the servers with py-spy: pip install py-spy")
     database = args.database or ("postgres" if postgres_available() else "sqlite")
 
     work = Path(tempfile.mkdtemp(prefix="ftapi-bench-load-"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.auth.authenticator import KeyAuthenticator
 from service.auth.store import ProjectStore
@@ -19,7 +19,7 @@ from service.datasets.file_validation import FileContentValidator, QueuedFileVal
 from service.datasets.limits import training_data_limits
 from service.datasets.report_store import DatasetReportStore
 from service.datasets.service import DatasetService
-from service.db.engine import create_engine, create_session_factory
+from service.db.engine import SessionFactory, create_engine, create_session_factory
 from service.files.service import FileService
 from service.files.store import FileStore
 from service.jobs.preflight import JobPreflight
@@ -50,7 +50,7 @@ class Runtime:
 
     settings: Settings
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: SessionFactory
     blobs: BlobStore
     redis: ArqRedis
     clock: Clock

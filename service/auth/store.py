@@ -6,11 +6,11 @@ import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.api_keys import IssuedKey, hash_key
 from service.auth.caller import Caller
 from service.clock import Clock, to_seconds
+from service.db.engine import SessionFactory
 from service.db.tables import ApiKeyRow, OrganizationRow, ProjectRow
 from service.ids import IdPrefix, new_id
 
@@ -34,7 +34,7 @@ SYSTEM_KEY_ID = "system"
 class ProjectStore:
     """Tenancy rows: organizations, projects, API keys."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: SessionFactory, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
 
@@ -86,7 +86,7 @@ class ProjectStore:
 
     async def list_keys(self, project_id: str) -> list[ApiKeyRecord]:
         """A project's keys, oldest first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(ApiKeyRow)
                 .where(ApiKeyRow.project_id == project_id)
@@ -117,7 +117,7 @@ class ProjectStore:
         self, presented_hash: str, last_used_resolution_s: int
     ) -> Caller | None:
         """``authenticate`` for a key already hashed with ``hash_key``."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             result = await session.execute(
                 select(ApiKeyRow, ProjectRow.organization_id, OrganizationRow.slug)
                 .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
@@ -125,29 +125,29 @@ class ProjectStore:
                 .where(ApiKeyRow.key_hash == presented_hash)
             )
             found = result.first()
-            if found is None:
-                return None
-            key, organization_id, slug = found
-            # The index lookup already matched; the constant-time compare keeps the check honest
-            # should the lookup ever become a prefix or range scan.
-            if key.revoked_at is not None or not hmac.compare_digest(key.key_hash, presented_hash):
-                return None
-            now_s = self._now_s()
-            if key.last_used_at is None or now_s - key.last_used_at >= last_used_resolution_s:
+        if found is None:
+            return None
+        key, organization_id, slug = found
+        # The index lookup already matched; the constant-time compare keeps the check honest
+        # should the lookup ever become a prefix or range scan.
+        if key.revoked_at is not None or not hmac.compare_digest(key.key_hash, presented_hash):
+            return None
+        now_s = self._now_s()
+        if key.last_used_at is None or now_s - key.last_used_at >= last_used_resolution_s:
+            async with self._sessions.begin() as session:
                 await session.execute(
                     update(ApiKeyRow).where(ApiKeyRow.id == key.id).values(last_used_at=now_s)
                 )
-                await session.commit()
-            return Caller(
-                project_id=key.project_id,
-                organization_id=organization_id,
-                organization_slug=slug,
-                api_key_id=key.id,
-            )
+        return Caller(
+            project_id=key.project_id,
+            organization_id=organization_id,
+            organization_slug=slug,
+            api_key_id=key.id,
+        )
 
     async def system_caller(self, project_id: str) -> Caller | None:
         """A caller acting for ``project_id`` without a key (workers acting on a job's behalf)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             found = (
                 await session.execute(
                     select(ProjectRow.organization_id, OrganizationRow.slug)

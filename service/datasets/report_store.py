@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.datasets.report import DatasetReport
+from service.db.engine import SessionFactory
 from service.db.tables import DatasetReportRow
 
 
 class DatasetReportStore:
     """Reads and writes ``dataset_reports`` rows (callers have already checked file ownership)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def get(self, file_id: str, model_id: str) -> DatasetReport | None:
         """The stored report, or None."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             raw = await session.scalar(
                 select(DatasetReportRow.report_json).where(
                     DatasetReportRow.file_id == file_id, DatasetReportRow.model_id == model_id

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,16 +14,48 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# A pooled connection idle this long is pinged before use; busier ones are not.
+PING_AFTER_IDLE_S = 10.0
+_IDLE_SINCE = "ftapi.idle_since"
+
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (pooled, pre-ping)."""
+    """An engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL (pooled)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    # No overflow: under a burst, requests wait for one of ``pool_size`` warm connections
+    # rather than each opening (TLS, auth, statement cache) and closing one of their own.
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=0)
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """``pool_pre_ping``, but only for connections that sat idle for ``PING_AFTER_IDLE_S``.
+
+    A ping costs a read three round trips (BEGIN, ping, ROLLBACK): as much as the read itself.
+    A connection used moments ago is very likely alive, and if the server went away meanwhile
+    the failed statement invalidates the whole pool, so one request gets a 503, not every one.
+    After a quiet spell, when a restart is most likely to have gone unnoticed, the ping runs
+    and a dead connection is replaced before any request sees it.
+    """
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _idle_from_now(dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The documented way for a checkout hook to make the pool reconnect and retry.
+            raise DisconnectionError(f"a pooled connection failed its ping: {error}") from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,6 +68,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded attributes after commit (records are built after commits)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+class SessionFactory(async_sessionmaker[AsyncSession]):
+    """Sessions that keep loaded attributes after commit (records are built after commits).
+
+    ``factory()`` and ``factory.begin()`` are transactional, as with any sessionmaker;
+    ``factory.read()`` is for reads: on PostgreSQL each statement runs on its own (autocommit),
+    which spares a read the BEGIN and ROLLBACK round trips around it, and makes the pool's
+    liveness ping one round trip instead of three. SQLite never wraps reads in a transaction,
+    so there ``read()`` is a plain session.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        if engine.dialect.name == "sqlite":
+            self._reads: async_sessionmaker[AsyncSession] = self
+        else:
+            self._reads = async_sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+            )
+
+    def read(self) -> AsyncSession:
+        """A session whose statements each see the latest committed data, for reads only."""
+        return self._reads()
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """The session factory every store takes."""
+    return SessionFactory(engine)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.db.engine import SessionFactory
 from service.db.tables import FileRow
 from service.files.records import FilePurpose, FileRecord, FileStatus
 from service.pagination import ListOrder, Page, fetch_page, to_page
@@ -13,7 +13,7 @@ from service.pagination import ListOrder, Page, fetch_page, to_page
 class FileStore:
     """Reads and writes ``files`` rows; every query filters by project."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def insert(self, record: FileRecord) -> None:
@@ -39,7 +39,7 @@ class FileStore:
 
     async def get(self, project_id: str, file_id: str) -> FileRecord | None:
         """The project's file, or None (missing and foreign look alike)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(FileRow).where(FileRow.id == file_id, FileRow.project_id == project_id)
             )
@@ -47,7 +47,7 @@ class FileStore:
 
     async def get_any(self, file_id: str) -> FileRecord | None:
         """A file by id alone (workers only)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(FileRow, file_id)
             return None if row is None else _record(row)
 
@@ -61,7 +61,7 @@ class FileStore:
         limit: int,
     ) -> Page[FileRecord]:
         """A page of the project's files; an unknown ``after_id`` starts from the beginning."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             scope = FileRow.project_id == project_id
             query = select(FileRow).where(scope)
             if purpose is not None:
@@ -109,7 +109,7 @@ class FileStore:
 
     async def awaiting_validation(self, limit: int) -> list[tuple[str, str]]:
         """(project_id, file_id) of files still waiting for content validation."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(FileRow.project_id, FileRow.id)
                 .where(FileRow.status == FileStatus.UPLOADED.value)
@@ -120,7 +120,7 @@ class FileStore:
 
     async def expired_ids(self, now_s: int, limit: int) -> list[tuple[str, str]]:
         """(project_id, file_id) of files whose ``expires_at`` has passed."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(FileRow.project_id, FileRow.id)
                 .where(FileRow.expires_at.is_not(None), FileRow.expires_at <= now_s)

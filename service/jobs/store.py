@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.clock import Clock, to_seconds
+from service.db.engine import SessionFactory
 from service.db.tables import CheckpointRow, JobEventRow, JobMetadataRow, JobRow
 from service.ids import IdPrefix, new_id
 from service.jobs.records import (
@@ -29,7 +30,7 @@ from service.pagination import ListOrder, Page, fetch_page, to_page
 class JobStore:
     """Reads and writes jobs; every tenant-facing read filters by project."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: SessionFactory, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
 
@@ -54,7 +55,7 @@ class JobStore:
 
     async def get(self, project_id: str, job_id: str) -> JobRecord | None:
         """The project's job, or None."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(JobRow).where(JobRow.id == job_id, JobRow.project_id == project_id)
             )
@@ -62,13 +63,13 @@ class JobStore:
 
     async def get_any(self, job_id: str) -> JobRecord | None:
         """A job by id alone (workers only)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(JobRow, job_id)
             return None if row is None else _record_of(row)
 
     async def by_idempotency_key(self, project_id: str, key: str) -> tuple[JobRecord, str] | None:
         """The job created with this key, and the hash of the request that created it."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(JobRow).where(JobRow.project_id == project_id, JobRow.idempotency_key == key)
             )
@@ -83,7 +84,7 @@ class JobStore:
         metadata: dict[str, str],
     ) -> Page[JobRecord]:
         """Newest first; ``metadata`` pairs must all match."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             query = select(JobRow).where(JobRow.project_id == project_id)
             for key, value in metadata.items():
                 query = query.where(
@@ -106,7 +107,7 @@ class JobStore:
 
     async def count_by_status(self, project_id: str, statuses: Sequence[JobStatus]) -> int:
         """How many of the project's jobs are in one of ``statuses``."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             total = await session.scalar(
                 select(func.count())
                 .select_from(JobRow)
@@ -116,7 +117,7 @@ class JobStore:
 
     async def status_counts(self) -> dict[str, int]:
         """How many jobs of every project are in each status (for metrics)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(JobRow.status, func.count()).group_by(JobRow.status)
             )
@@ -126,7 +127,7 @@ class JobStore:
         """The newest metrics event's data of each job (for metrics)."""
         if not job_ids:
             return {}
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(JobEventRow.job_id, JobEventRow.data_json)
                 .where(
@@ -143,7 +144,7 @@ class JobStore:
 
     async def in_statuses(self, statuses: Sequence[JobStatus], limit: int) -> list[JobRecord]:
         """Jobs of every project in one of ``statuses`` (the reconciler's view)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(JobRow)
                 .where(JobRow.status.in_(list(statuses)))
@@ -266,7 +267,7 @@ class JobStore:
 
     async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
         """The checkpoint with the highest step."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(CheckpointRow)
                 .where(CheckpointRow.job_id == job_id)
@@ -301,7 +302,7 @@ class JobStore:
         limit: int,
     ) -> list[Any]:
         """A keyset page of one job's events or checkpoints (one row of look-ahead)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             return await fetch_page(
                 session,
                 table,

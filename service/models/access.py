@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import Row, Select, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.blobstore.keys import checkpoint_prefix
+from service.db.engine import SessionFactory
 from service.db.tables import CheckpointPermissionRow, CheckpointRow, FineTunedModelRow, JobRow
 from service.errors import NotFound
 from service.jobs.naming import root_base_model
@@ -58,7 +59,7 @@ def model_not_found(model_id: str) -> NotFound:
 class ModelAccess:
     """Answers "may project P use the model named X, and what is it" from the database."""
 
-    def __init__(self, registry: ModelRegistry, sessions: async_sessionmaker[AsyncSession]):
+    def __init__(self, registry: ModelRegistry, sessions: SessionFactory):
         self._registry = registry
         self._sessions = sessions
 
@@ -66,7 +67,7 @@ class ModelAccess:
         """The live model or checkpoint ``name`` that ``project_id`` owns or was granted."""
         if not name.startswith("ft:"):
             return None
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             own = await _owned(session, project_id, name)
             if own is not None:
                 return own
@@ -85,12 +86,12 @@ class ModelAccess:
         """The live model or checkpoint ``name`` of ``project_id`` itself (grants aside)."""
         if not name.startswith("ft:"):
             return None
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             return await _owned(session, project_id, name)
 
     async def visible(self, project_id: str) -> list[AdapterModel]:
         """Every live model and checkpoint the project owns or was granted, oldest first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             models = await session.scalars(
                 select(FineTunedModelRow).where(
                     FineTunedModelRow.project_id == project_id,

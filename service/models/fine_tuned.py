@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.db.engine import SessionFactory
 from service.db.tables import FineTunedModelRow
 
 
@@ -33,7 +33,7 @@ class FineTunedModelRecord:
 class FineTunedModelStore:
     """Reads and writes ``fine_tuned_models`` rows; caller-facing reads filter by project."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def insert(self, record: FineTunedModelRecord) -> bool:
@@ -49,7 +49,7 @@ class FineTunedModelStore:
 
     async def get(self, project_id: str, model_id: str) -> FineTunedModelRecord | None:
         """The project's live model, or None (missing, foreign and deleted look alike)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(FineTunedModelRow).where(
                     FineTunedModelRow.id == model_id,
@@ -61,7 +61,7 @@ class FineTunedModelStore:
 
     async def list_live(self, project_id: str) -> list[FineTunedModelRecord]:
         """The project's live models, oldest first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(FineTunedModelRow)
                 .where(
@@ -88,7 +88,7 @@ class FineTunedModelStore:
 
     async def deleted_before(self, cutoff_s: int, *, limit: int) -> list[FineTunedModelRecord]:
         """Models deleted at or before ``cutoff_s`` (Unix seconds), whose blobs may now go."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(FineTunedModelRow)
                 .where(

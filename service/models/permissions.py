@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.db.engine import SessionFactory
 from service.db.tables import CheckpointPermissionRow
 from service.pagination import ListOrder, Page, fetch_page, to_page
 
@@ -32,7 +33,7 @@ class PermissionRecord:
 class PermissionStore:
     """Reads and writes grants."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def grant(self, record: PermissionRecord) -> PermissionRecord:
@@ -44,7 +45,7 @@ class PermissionStore:
                     return existing
                 session.add(_row(record))
         except IntegrityError:  # a concurrent grant of the same pair won the race
-            async with self._sessions() as session:
+            async with self._sessions.read() as session:
                 existing = await self._find(session, record.model_name, record.grantee_project_id)
             if existing is None:
                 raise
@@ -66,7 +67,7 @@ class PermissionStore:
         scope = (table.project_id == project_id) & (table.model_name == model_name)
         if grantee_project_id is not None:
             scope &= table.grantee_project_id == grantee_project_id
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await fetch_page(
                 session, table, scope=scope, order=order, after_id=after_id, limit=limit
             )

@@ -18,11 +18,11 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.blobstore.keys import checkpoints_prefix
 from service.blobstore.protocol import BlobStore
 from service.clock import Clock, to_seconds
+from service.db.engine import SessionFactory
 from service.db.tables import FineTunedModelRow
 
 logger = logging.getLogger(__name__)
@@ -43,12 +43,12 @@ class ExpiredModel:
 class ExpiredModelStore:
     """The reaper's reads and writes of ``fine_tuned_models``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def due(self, cutoff_s: int, *, limit: int) -> list[ExpiredModel]:
         """Models deleted at or before ``cutoff_s`` whose blobs are still there, oldest first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(
                     FineTunedModelRow.id,

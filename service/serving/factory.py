@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from service.db.engine import SessionFactory
 from service.models.access import ModelAccess
 from service.models.registry import ModelRegistry
 from service.serving.agent_client import AgentClient
@@ -18,7 +17,7 @@ def build_inference_gateway(
     settings: ServingSettings,
     registry: ModelRegistry,
     access: ModelAccess,
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
 ) -> InferenceGateway:
     """The gateway with its agent ring and client; nothing connects until first use."""
     ring = AgentRing(

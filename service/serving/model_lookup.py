@@ -8,20 +8,20 @@ its checkpoints out of service too), for every caller, grantees included.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.db.engine import SessionFactory
 from service.db.tables import CheckpointRow, FineTunedModelRow
 
 
 class ServingLookup:
     """Read-only queries on checkpoints and model rows for the gateway."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def served_names_of_model(self, project_id: str, model_id: str) -> list[str]:
         """Public names served for a fine-tuned model (live or deleted): it and its checkpoints."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             job_id = await session.scalar(
                 select(FineTunedModelRow.job_id).where(
                     FineTunedModelRow.id == model_id, FineTunedModelRow.project_id == project_id

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.db.engine import SessionFactory
 from service.db.tables import UploadPartRow, UploadRow
 from service.uploads.records import UploadPartRecord, UploadRecord, UploadStatus
 
@@ -12,7 +12,7 @@ from service.uploads.records import UploadPartRecord, UploadRecord, UploadStatus
 class UploadStore:
     """Reads and writes ``uploads`` and ``upload_parts`` rows."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def insert(self, record: UploadRecord) -> None:
@@ -35,7 +35,7 @@ class UploadStore:
 
     async def get(self, project_id: str, upload_id: str) -> tuple[UploadRecord, str | None] | None:
         """The project's upload and the id of the file it became, or None."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(UploadRow).where(
                     UploadRow.id == upload_id, UploadRow.project_id == project_id
@@ -77,7 +77,7 @@ class UploadStore:
 
     async def parts(self, upload_id: str) -> dict[str, UploadPartRecord]:
         """Every part of an upload, by id."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(UploadPartRow).where(UploadPartRow.upload_id == upload_id)
             )
@@ -93,7 +93,7 @@ class UploadStore:
 
     async def received_bytes(self, upload_id: str) -> int:
         """Sum of the sizes of the parts received so far."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             total = await session.scalar(
                 select(func.coalesce(func.sum(UploadPartRow.size_bytes), 0)).where(
                     UploadPartRow.upload_id == upload_id
@@ -103,7 +103,7 @@ class UploadStore:
 
     async def stale(self, now_s: int, limit: int) -> list[UploadRecord]:
         """Uploads past their expiry still pending, plus finished ones whose parts remain."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             has_parts = select(UploadPartRow.id).where(UploadPartRow.upload_id == UploadRow.id)
             rows = await session.scalars(
                 select(UploadRow)

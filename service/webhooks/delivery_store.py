@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Exists, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.db.engine import SessionFactory
 from service.db.tables import WebhookAttemptRow, WebhookDeliveryRow
 from service.pagination import ListOrder, Page, fetch_page, to_page
 from service.webhooks.records import (
@@ -24,7 +24,7 @@ from service.webhooks.records import (
 class WebhookDeliveryStore:
     """Reads and writes ``webhook_deliveries`` and ``webhook_delivery_attempts``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def insert_new(self, records: Sequence[DeliveryRecord]) -> list[DeliveryRecord]:
@@ -58,7 +58,7 @@ class WebhookDeliveryStore:
 
     async def get(self, delivery_id: str) -> DeliveryRecord | None:
         """A delivery by id."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(WebhookDeliveryRow, delivery_id)
             return None if row is None else _record(row)
 
@@ -147,7 +147,7 @@ class WebhookDeliveryStore:
         self, endpoint_id: str, *, after_id: str | None, limit: int
     ) -> Page[DeliveryRecord]:
         """A page of an endpoint's deliveries, newest first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await fetch_page(
                 session,
                 WebhookDeliveryRow,
@@ -163,7 +163,7 @@ class WebhookDeliveryStore:
         found: dict[str, list[AttemptRecord]] = {delivery_id: [] for delivery_id in delivery_ids}
         if not delivery_ids:
             return found
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(WebhookAttemptRow)
                 .where(WebhookAttemptRow.delivery_id.in_(delivery_ids))
@@ -175,7 +175,7 @@ class WebhookDeliveryStore:
 
     async def status_counts(self) -> dict[str, int]:
         """How many deliveries are in each status (for metrics)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(WebhookDeliveryRow.status, func.count()).group_by(WebhookDeliveryRow.status)
             )
@@ -183,7 +183,7 @@ class WebhookDeliveryStore:
 
     async def overdue(self, now_s: int, limit: int) -> list[DeliveryRecord]:
         """Pending deliveries whose next attempt (or in-flight lease) is past ``now_s``."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(WebhookDeliveryRow)
                 .where(

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.db.engine import SessionFactory
 from service.db.tables import WebhookEndpointRow
 from service.pagination import ListOrder, Page, fetch_page, to_page
 from service.webhooks.records import EndpointRecord, WebhookEventType
@@ -16,7 +16,7 @@ from service.webhooks.records import EndpointRecord, WebhookEventType
 class WebhookEndpointStore:
     """Reads and writes ``webhook_endpoints``."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
 
     async def insert(self, record: EndpointRecord) -> None:
@@ -40,7 +40,7 @@ class WebhookEndpointStore:
 
     async def get(self, project_id: str, endpoint_id: str) -> EndpointRecord | None:
         """The project's endpoint, or None (missing and foreign look alike)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(WebhookEndpointRow).where(
                     WebhookEndpointRow.id == endpoint_id,
@@ -51,13 +51,13 @@ class WebhookEndpointStore:
 
     async def get_any(self, endpoint_id: str) -> EndpointRecord | None:
         """An endpoint of any project (for delivery, which starts from a delivery id)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(WebhookEndpointRow, endpoint_id)
             return None if row is None else _record(row)
 
     async def count(self, project_id: str) -> int:
         """How many endpoints the project has."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             found = await session.scalar(
                 select(func.count())
                 .select_from(WebhookEndpointRow)
@@ -69,7 +69,7 @@ class WebhookEndpointStore:
         self, project_id: str, *, after_id: str | None, limit: int
     ) -> Page[EndpointRecord]:
         """A page of the project's endpoints, newest first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await fetch_page(
                 session,
                 WebhookEndpointRow,
@@ -84,7 +84,7 @@ class WebhookEndpointStore:
         self, project_id: str, event_type: WebhookEventType
     ) -> list[EndpointRecord]:
         """The project's endpoints that want ``event_type``."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(WebhookEndpointRow)
                 .where(WebhookEndpointRow.project_id == project_id)

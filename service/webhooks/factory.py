@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from service.clock import Clock
+from service.db.engine import SessionFactory
 from service.queue.protocol import TaskQueue
 from service.settings import WebhooksSettings
 from service.webhooks.addresses import AddressPolicy
@@ -23,7 +22,7 @@ LEASE_MARGIN_S = 30
 
 def build_webhook_service(
     settings: WebhooksSettings,
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionFactory,
     queue: TaskQueue,
     clock: Clock,
     *,
