@@ -73,9 +73,8 @@ class SessionFactory(async_sessionmaker[AsyncSession]):
 
     ``factory()`` and ``factory.begin()`` are transactional, as with any sessionmaker;
     ``factory.read()`` is for reads: on PostgreSQL each statement runs on its own (autocommit),
-    which spares a read the BEGIN and ROLLBACK round trips around it, and makes the pool's
-    liveness ping one round trip instead of three. SQLite never wraps reads in a transaction,
-    so there ``read()`` is a plain session.
+    which spares a read the BEGIN and ROLLBACK round trips around it. SQLite never wraps reads
+    in a transaction, so there ``read()`` is a plain session.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
