@@ -42,39 +42,39 @@ def _caller(request: Request[Caller, str, Any]) -> Caller:
 # in turn, with no task group (about 6% of the api's CPU per read under bench/load.py).
 
 
-def _files(request: Request[Any, Any, Any], caller: Caller) -> FileService:
+def _files(request: Request[Any, Any, Any], caller: CallerDep) -> FileService:
     return runtime_of(request.app).files
 
 
-def _uploads(request: Request[Any, Any, Any], caller: Caller) -> UploadService:
+def _uploads(request: Request[Any, Any, Any], caller: CallerDep) -> UploadService:
     return runtime_of(request.app).uploads
 
 
-def _datasets(request: Request[Any, Any, Any], caller: Caller) -> DatasetService:
+def _datasets(request: Request[Any, Any, Any], caller: CallerDep) -> DatasetService:
     return runtime_of(request.app).datasets
 
 
-def _preflight(request: Request[Any, Any, Any], caller: Caller) -> JobPreflight:
+def _preflight(request: Request[Any, Any, Any], caller: CallerDep) -> JobPreflight:
     return runtime_of(request.app).preflight
 
 
-def _jobs(request: Request[Any, Any, Any], caller: Caller) -> JobService:
+def _jobs(request: Request[Any, Any, Any], caller: CallerDep) -> JobService:
     return runtime_of(request.app).jobs
 
 
-def _models(request: Request[Any, Any, Any], caller: Caller) -> ModelService:
+def _models(request: Request[Any, Any, Any], caller: CallerDep) -> ModelService:
     return runtime_of(request.app).models
 
 
-def _sharing(request: Request[Any, Any, Any], caller: Caller) -> ModelSharing:
+def _sharing(request: Request[Any, Any, Any], caller: CallerDep) -> ModelSharing:
     return runtime_of(request.app).sharing
 
 
-def _webhooks(request: Request[Any, Any, Any], caller: Caller) -> WebhookService:
+def _webhooks(request: Request[Any, Any, Any], caller: CallerDep) -> WebhookService:
     return runtime_of(request.app).webhooks
 
 
-def _serving(request: Request[Any, Any, Any], caller: Caller) -> InferenceGateway:
+def _serving(request: Request[Any, Any, Any], caller: CallerDep) -> InferenceGateway:
     return runtime_of(request.app).serving
 
 
