@@ -14,12 +14,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.auth.caller import Caller
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import model_prefix
 from service.blobstore.protocol import BlobStore
 from service.cli.keys import project_store
 from service.db.engine import create_engine, create_session_factory
+from service.db.tables import CheckpointRow, JobRow
 from service.jobs.naming import fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.runtime import blob_store_from_settings
@@ -141,6 +145,51 @@ async def caller_of_key(settings: Settings, key: str) -> Caller:
         caller = await store.authenticate(key, last_used_resolution_s=0)
     assert caller is not None, "the key does not authenticate"
     return caller
+
+
+async def insert_job_with_checkpoints(
+    session: AsyncSession,
+    caller: Caller,
+    job_id: str,
+    *,
+    base_model: str,
+    checkpoints: dict[int, str],
+    status: str = "succeeded",
+    seed: int = 1,
+    created_s: int = 1_700_000_000,
+) -> None:
+    """A job row of ``caller``'s project and its checkpoint rows (step → checkpoint model name),
+    as the runner leaves them; each checkpoint a second newer than the one before."""
+    await session.execute(
+        insert(JobRow).values(
+            id=job_id,
+            project_id=caller.project_id,
+            organization_id=caller.organization_id,
+            model=base_model,
+            training_file="file-x",
+            seed=seed,
+            method_json="{}",
+            hyperparameters_json="{}",
+            status=status,
+            attempt=1,
+            result_files_json="[]",
+            created_at=created_s,
+            created_us=created_s * 1_000_000,
+        )
+    )
+    for offset, (step, name) in enumerate(checkpoints.items(), start=1):
+        await session.execute(
+            insert(CheckpointRow).values(
+                id="ftckpt_" + secrets.token_hex(8),
+                job_id=job_id,
+                project_id=caller.project_id,
+                created_at=created_s + offset,
+                created_us=(created_s + offset) * 1_000_000,
+                step_number=step,
+                metrics_json="{}",
+                fine_tuned_model_checkpoint=name,
+            )
+        )
 
 
 @contextmanager

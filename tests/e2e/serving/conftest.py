@@ -13,18 +13,17 @@ from pathlib import Path
 
 import pytest
 from openai import OpenAI
-from sqlalchemy import insert
 
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import checkpoint_prefix
 from service.db.engine import create_engine, create_session_factory
-from service.db.tables import CheckpointRow, JobRow
 from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
 from service.runtime import blob_store_from_settings
 from service.settings import Settings
 from tests.support.services import RedisServer
 from tests.support.serving import (
     caller_of_key,
+    insert_job_with_checkpoints,
     publish_fine_tuned_model,
     serving_running,
     write_tiny_lora,
@@ -108,34 +107,14 @@ class ServingStack:
         engine = create_engine(settings.database_url)
         try:
             async with create_session_factory(engine).begin() as session:
-                await session.execute(
-                    insert(JobRow).values(
-                        id=job_id,
-                        project_id=caller.project_id,
-                        organization_id=caller.organization_id,
-                        model=BASE_MODEL_ID,
-                        training_file="file-x",
-                        seed=seed,
-                        method_json="{}",
-                        hyperparameters_json="{}",
-                        status="running",
-                        attempt=1,
-                        result_files_json="[]",
-                        created_at=1_700_000_000,
-                        created_us=1_700_000_000_000_000,
-                    )
-                )
-                await session.execute(
-                    insert(CheckpointRow).values(
-                        id="ftckpt_" + secrets.token_hex(8),
-                        job_id=job_id,
-                        project_id=caller.project_id,
-                        created_at=1_700_000_000,
-                        created_us=1_700_000_000_000_000,
-                        step_number=step,
-                        metrics_json="{}",
-                        fine_tuned_model_checkpoint=name,
-                    )
+                await insert_job_with_checkpoints(
+                    session,
+                    caller,
+                    job_id,
+                    base_model=BASE_MODEL_ID,
+                    checkpoints={step: name},
+                    status="running",
+                    seed=seed,
                 )
         finally:
             await engine.dispose()

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.jobs import TINY_MODEL_ID, stack_config
 from tests.support.services import RedisServer
+from tests.support.serving import serving_running
 from tests.support.serving_processes import AgentProcess, EngineProcess
 from tests.support.stack import REPO_ROOT, ApiServer
 from tests.support.tiny_model import TinyModels
@@ -70,17 +71,8 @@ def cli_stack(
         FTAPI_SERVING__AGENT_API_KEY=AGENT_KEY,
     )
     api = ApiServer(config, gpu_workers=1)
-    engine.start()
-    agent.start()
-    try:
-        api.start()
-        agent.wait()
-        engine.wait()
+    with serving_running(api, engine, agent):
         yield CliStack(api, job_registry)
-    finally:
-        api.stop()
-        agent.stop()
-        engine.stop()
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,15 @@ from urllib.parse import quote
 import openai
 import pytest
 from openai import OpenAI
-from sqlalchemy import insert
 
 from service.auth.api_keys import issue_key
 from service.cli.keys import project_store
 from service.db.engine import create_engine, create_session_factory
-from service.db.tables import CheckpointRow, JobRow
 from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from tests.integration.models.conftest import BASE_MODEL_ID, caller_of
 from tests.support.http_checks import assert_openai_error, raw_client
+from tests.support.serving import insert_job_with_checkpoints
 from tests.support.stack import ApiServer
 
 CREATED_S = 1_700_000_000
@@ -59,36 +58,15 @@ def write_job(
         sessions = create_session_factory(engine)
         try:
             async with sessions.begin() as session:
-                await session.execute(
-                    insert(JobRow).values(
-                        id=job_id,
-                        project_id=caller.project_id,
-                        organization_id=caller.organization_id,
-                        model=BASE_MODEL_ID,
-                        training_file="file-x",
-                        seed=1,
-                        method_json="{}",
-                        hyperparameters_json="{}",
-                        status=status,
-                        attempt=1,
-                        result_files_json="[]",
-                        created_at=CREATED_S,
-                        created_us=CREATED_S * 1_000_000,
-                    )
+                await insert_job_with_checkpoints(
+                    session,
+                    caller,
+                    job_id,
+                    base_model=BASE_MODEL_ID,
+                    checkpoints=dict(zip(steps, checkpoints, strict=True)),
+                    status=status,
+                    created_s=CREATED_S,
                 )
-                for offset, (step, name) in enumerate(zip(steps, checkpoints, strict=True)):
-                    await session.execute(
-                        insert(CheckpointRow).values(
-                            id="ftckpt_" + secrets.token_hex(8),
-                            job_id=job_id,
-                            project_id=caller.project_id,
-                            created_at=CREATED_S + 1 + offset,
-                            created_us=(CREATED_S + 1 + offset) * 1_000_000,
-                            step_number=step,
-                            metrics_json="{}",
-                            fine_tuned_model_checkpoint=name,
-                        )
-                    )
             if published:
                 assert await FineTunedModelStore(sessions).insert(
                     FineTunedModelRecord(
