@@ -13,7 +13,8 @@ fraction of a second). Then, each phase with ``--clients`` concurrent httpx clie
 It prints req/s, p50/p99 latency and status counts per route, the median reads/ceiling ratio
 over the rounds (target >= 0.5), and, once every job created has finished, how many terminal
 events each job got (exactly one each: none lost, none duplicated). Per-key rate limits stay on
-but far above the offered load (the limiter's Redis round trip is part of what is measured);
+but far above the offered load, with the production default of token leases (a busy key makes
+one Redis round trip per lease; ``--rate-limit-lease-s 0`` makes one per request);
 ``--no-rate-limit`` turns them off.
 
     python bench/load.py [--clients 200] [--duration 30] [--probe-duration 10] [--repeats 3]
@@ -46,7 +47,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpu_runner.demo_model import build_tiny_llama
-from service.settings import AuthSettings
+from service.settings import AuthSettings, RateLimitSettings
 from tests.support.jobs import TERMINAL, TINY_MODEL_ID, chat_jsonl
 from tests.support.services import (
     RedisServer,
@@ -403,6 +404,12 @@ def main() -> None:
     parser.add_argument("--database", choices=["postgres", "sqlite"], default=None)
     parser.add_argument("--no-rate-limit", action="store_true")
     parser.add_argument(
+        "--rate-limit-lease-s",
+        type=float,
+        default=None,
+        help="FTAPI_RATE_LIMITS__LEASE_S for the api (default: the setting's default).",
+    )
+    parser.add_argument(
         "--profile", type=Path, default=None, help="Directory for py-spy stacks of each server."
     )
     args = parser.parse_args()
@@ -424,6 +431,11 @@ def main() -> None:
                 "FTAPI_RATE_LIMITS__REQUESTS_PER_MINUTE": "10000000",
                 "FTAPI_RATE_LIMITS__EXPENSIVE_PER_MINUTE": "10000000",
             }
+            | (
+                {}
+                if args.rate_limit_lease_s is None
+                else {"FTAPI_RATE_LIMITS__LEASE_S": str(args.rate_limit_lease_s)}
+            )
         )
         config = StackConfig(
             data_dir=work / "data",
@@ -442,9 +454,16 @@ def main() -> None:
             }
             | limits,
         )
+        lease_s = (
+            RateLimitSettings().lease_s
+            if args.rate_limit_lease_s is None
+            else args.rate_limit_lease_s
+        )
+        leases = f"leases of up to {lease_s} s" if lease_s else "no leases"
+        limited = f"on (10M/min: never reached; {leases})"
         print(
             f"clients {args.clients}, database {database}, gpu workers {args.gpu_workers}, "
-            f"rate limits {'off' if args.no_rate_limit else 'on (10M/min: never reached)'}, "
+            f"rate limits {'off' if args.no_rate_limit else limited}, "
             f"{os.cpu_count()} CPUs"
         )
         with (

@@ -332,6 +332,13 @@ class RateLimitSettings(BaseModel):
     unavailable_cooldown_s: float = Field(
         default=5.0, ge=0, description="After a Redis failure, requests go unchecked this long."
     )
+    lease_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="A busy key's tokens are taken from Redis in batches that an api replica "
+        "spends for up to this long (one Redis call per batch, not per request); a batch holds "
+        "at most a 20th of the burst, unspent tokens go back. 0: one Redis call per request.",
+    )
 
 
 class OtelSettings(BaseModel):

@@ -84,6 +84,7 @@ class ApiRateLimits:
                 limits.redis_url or settings.redis.url,
                 timeout_s=limits.redis_timeout_s,
                 unavailable_cooldown_s=limits.unavailable_cooldown_s,
+                lease_s=limits.lease_s,
             ),
             requests=Bucket(
                 "requests", limits.requests_per_minute, limits.burst or limits.requests_per_minute
