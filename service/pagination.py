@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Row, Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from service.errors import InvalidRequest
@@ -57,7 +57,7 @@ def keyset_page_query(
 
 
 async def fetch_page(
-    session: AsyncSession,
+    connection: AsyncConnection,
     table: Any,
     *,
     scope: ColumnElement[bool],
@@ -65,7 +65,7 @@ async def fetch_page(
     after_id: str | None,
     limit: int,
     query: Select[Any] | None = None,
-) -> list[Any]:
+) -> list[Row[Any]]:
     """Rows of ``table`` within ``scope`` after the row ``after_id``, one of look-ahead.
 
     ``table`` has ``created_us`` and ``id`` columns; ``query`` (default: every row in ``scope``)
@@ -75,23 +75,20 @@ async def fetch_page(
     cursor = None
     if after_id is not None:
         found = (
-            await session.execute(
+            await connection.execute(
                 select(table.created_us, table.id).where(table.id == after_id, scope)
             )
         ).first()
         cursor = None if found is None else (found[0], found[1])
-    return list(
-        await session.scalars(
-            keyset_page_query(
-                select(table).where(scope) if query is None else query,
-                created_us=table.created_us,
-                id_column=table.id,
-                order=order,
-                after=cursor,
-                limit=limit,
-            )
-        )
+    page = keyset_page_query(
+        select(table).where(scope) if query is None else query,
+        created_us=table.created_us,
+        id_column=table.id,
+        order=order,
+        after=cursor,
+        limit=limit,
     )
+    return list((await connection.execute(page)).all())
 
 
 def require_page_limit(limit: int, maximum: int = 100) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from service.auth.api_keys import IssuedKey, hash_key
 from service.auth.caller import Caller
@@ -26,6 +27,22 @@ class ApiKeyRecord:
     last_used_at: int | None
     revoked_at: int | None
 
+
+# Built once: every request whose key the api has not seen lately runs it.
+_KEY_BY_HASH = (
+    select(
+        ApiKeyRow.id,
+        ApiKeyRow.project_id,
+        ApiKeyRow.key_hash,
+        ApiKeyRow.last_used_at,
+        ApiKeyRow.revoked_at,
+        ProjectRow.organization_id,
+        OrganizationRow.slug,
+    )
+    .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
+    .join(OrganizationRow, OrganizationRow.id == ProjectRow.organization_id)
+    .where(ApiKeyRow.key_hash == bindparam("key_hash"))
+)
 
 # Marks actions taken by ftapi's own workers rather than through an API key.
 SYSTEM_KEY_ID = "system"
@@ -86,8 +103,8 @@ class ProjectStore:
 
     async def list_keys(self, project_id: str) -> list[ApiKeyRecord]:
         """A project's keys, oldest first."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(ApiKeyRow)
                 .where(ApiKeyRow.project_id == project_id)
                 .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
@@ -117,17 +134,11 @@ class ProjectStore:
         self, presented_hash: str, last_used_resolution_s: int
     ) -> Caller | None:
         """``authenticate`` for a key already hashed with ``hash_key``."""
-        async with self._sessions.read() as session:
-            result = await session.execute(
-                select(ApiKeyRow, ProjectRow.organization_id, OrganizationRow.slug)
-                .join(ProjectRow, ProjectRow.id == ApiKeyRow.project_id)
-                .join(OrganizationRow, OrganizationRow.id == ProjectRow.organization_id)
-                .where(ApiKeyRow.key_hash == presented_hash)
-            )
-            found = result.first()
-        if found is None:
+        async with self._sessions.read() as connection:
+            result = await connection.execute(_KEY_BY_HASH, {"key_hash": presented_hash})
+            key = result.first()
+        if key is None:
             return None
-        key, organization_id, slug = found
         # The index lookup already matched; the constant-time compare keeps the check honest
         # should the lookup ever become a prefix or range scan.
         if key.revoked_at is not None or not hmac.compare_digest(key.key_hash, presented_hash):
@@ -140,16 +151,16 @@ class ProjectStore:
                 )
         return Caller(
             project_id=key.project_id,
-            organization_id=organization_id,
-            organization_slug=slug,
+            organization_id=key.organization_id,
+            organization_slug=key.slug,
             api_key_id=key.id,
         )
 
     async def system_caller(self, project_id: str) -> Caller | None:
         """A caller acting for ``project_id`` without a key (workers acting on a job's behalf)."""
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             found = (
-                await session.execute(
+                await connection.execute(
                     select(ProjectRow.organization_id, OrganizationRow.slug)
                     .join(OrganizationRow, OrganizationRow.id == ProjectRow.organization_id)
                     .where(ProjectRow.id == project_id)
@@ -168,7 +179,7 @@ class ProjectStore:
         return to_seconds(self._clock.now_us())
 
 
-def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
+def _key_record(row: ApiKeyRow | Row[Any]) -> ApiKeyRecord:
     return ApiKeyRecord(
         id=row.id,
         project_id=row.project_id,

@@ -19,8 +19,8 @@ class DatasetReportStore:
 
     async def get(self, file_id: str, model_id: str) -> DatasetReport | None:
         """The stored report, or None."""
-        async with self._sessions.read() as session:
-            raw = await session.scalar(
+        async with self._sessions.read() as connection:
+            raw = await connection.scalar(
                 select(DatasetReportRow.report_json).where(
                     DatasetReportRow.file_id == file_id, DatasetReportRow.model_id == model_id
                 )

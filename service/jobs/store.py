@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Row, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.clock import Clock, to_seconds
@@ -25,6 +25,11 @@ from service.jobs.records import (
     can_transition,
 )
 from service.pagination import ListOrder, Page, fetch_page, to_page
+
+# Built once: building a statement costs a lookup as much CPU as running it.
+_PROJECT_JOB = select(JobRow).where(
+    JobRow.id == bindparam("job_id"), JobRow.project_id == bindparam("project_id")
+)
 
 
 class JobStore:
@@ -55,24 +60,29 @@ class JobStore:
 
     async def get(self, project_id: str, job_id: str) -> JobRecord | None:
         """The project's job, or None."""
-        async with self._sessions.read() as session:
-            row = await session.scalar(
-                select(JobRow).where(JobRow.id == job_id, JobRow.project_id == project_id)
+        async with self._sessions.read() as connection:
+            result = await connection.execute(
+                _PROJECT_JOB, {"job_id": job_id, "project_id": project_id}
             )
+            row = result.first()
             return None if row is None else _record_of(row)
 
     async def get_any(self, job_id: str) -> JobRecord | None:
         """A job by id alone (workers only)."""
-        async with self._sessions.read() as session:
-            row = await session.get(JobRow, job_id)
+        async with self._sessions.read() as connection:
+            row = (await connection.execute(select(JobRow).where(JobRow.id == job_id))).first()
             return None if row is None else _record_of(row)
 
     async def by_idempotency_key(self, project_id: str, key: str) -> tuple[JobRecord, str] | None:
         """The job created with this key, and the hash of the request that created it."""
-        async with self._sessions.read() as session:
-            row = await session.scalar(
-                select(JobRow).where(JobRow.project_id == project_id, JobRow.idempotency_key == key)
-            )
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(JobRow).where(
+                        JobRow.project_id == project_id, JobRow.idempotency_key == key
+                    )
+                )
+            ).first()
             return None if row is None else (_record_of(row), row.request_hash or "")
 
     async def list_page(
@@ -84,7 +94,7 @@ class JobStore:
         metadata: dict[str, str],
     ) -> Page[JobRecord]:
         """Newest first; ``metadata`` pairs must all match."""
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             query = select(JobRow).where(JobRow.project_id == project_id)
             for key, value in metadata.items():
                 query = query.where(
@@ -95,7 +105,7 @@ class JobStore:
                     )
                 )
             rows = await fetch_page(
-                session,
+                connection,
                 JobRow,
                 scope=JobRow.project_id == project_id,
                 order=ListOrder.DESC,
@@ -107,8 +117,8 @@ class JobStore:
 
     async def count_by_status(self, project_id: str, statuses: Sequence[JobStatus]) -> int:
         """How many of the project's jobs are in one of ``statuses``."""
-        async with self._sessions.read() as session:
-            total = await session.scalar(
+        async with self._sessions.read() as connection:
+            total = await connection.scalar(
                 select(func.count())
                 .select_from(JobRow)
                 .where(JobRow.project_id == project_id, JobRow.status.in_(list(statuses)))
@@ -117,8 +127,8 @@ class JobStore:
 
     async def status_counts(self) -> dict[str, int]:
         """How many jobs of every project are in each status (for metrics)."""
-        async with self._sessions.read() as session:
-            rows = await session.execute(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(JobRow.status, func.count()).group_by(JobRow.status)
             )
             return {status: int(count) for status, count in rows}
@@ -127,8 +137,8 @@ class JobStore:
         """The newest metrics event's data of each job (for metrics)."""
         if not job_ids:
             return {}
-        async with self._sessions.read() as session:
-            rows = await session.execute(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(JobEventRow.job_id, JobEventRow.data_json)
                 .where(
                     JobEventRow.job_id.in_(list(job_ids)),
@@ -144,8 +154,8 @@ class JobStore:
 
     async def in_statuses(self, statuses: Sequence[JobStatus], limit: int) -> list[JobRecord]:
         """Jobs of every project in one of ``statuses`` (the reconciler's view)."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(JobRow)
                 .where(JobRow.status.in_(list(statuses)))
                 .order_by(JobRow.created_us)
@@ -267,13 +277,15 @@ class JobStore:
 
     async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
         """The checkpoint with the highest step."""
-        async with self._sessions.read() as session:
-            row = await session.scalar(
-                select(CheckpointRow)
-                .where(CheckpointRow.job_id == job_id)
-                .order_by(CheckpointRow.step_number.desc())
-                .limit(1)
-            )
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(CheckpointRow)
+                    .where(CheckpointRow.job_id == job_id)
+                    .order_by(CheckpointRow.step_number.desc())
+                    .limit(1)
+                )
+            ).first()
             return None if row is None else _checkpoint_of(row)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -300,11 +312,11 @@ class JobStore:
         after_id: str | None,
         order: ListOrder,
         limit: int,
-    ) -> list[Any]:
+    ) -> list[Row[Any]]:
         """A keyset page of one job's events or checkpoints (one row of look-ahead)."""
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             return await fetch_page(
-                session,
+                connection,
                 table,
                 scope=table.job_id == job_id,
                 order=order,
@@ -361,7 +373,7 @@ def _row_of(record: JobRecord, idempotency_key: str | None, request_hash: str | 
     )
 
 
-def _record_of(row: JobRow) -> JobRecord:
+def _record_of(row: JobRow | Row[Any]) -> JobRecord:
     error = None
     if row.error_code is not None:
         error = JobError(
@@ -394,7 +406,7 @@ def _record_of(row: JobRow) -> JobRecord:
     )
 
 
-def _event_of(row: JobEventRow) -> JobEvent:
+def _event_of(row: JobEventRow | Row[Any]) -> JobEvent:
     return JobEvent(
         id=row.id,
         job_id=row.job_id,
@@ -407,7 +419,7 @@ def _event_of(row: JobEventRow) -> JobEvent:
     )
 
 
-def _checkpoint_of(row: CheckpointRow) -> CheckpointRecord:
+def _checkpoint_of(row: CheckpointRow | Row[Any]) -> CheckpointRecord:
     return CheckpointRecord(
         id=row.id,
         job_id=row.job_id,

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Row, Select, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.blobstore.keys import checkpoint_prefix
 from service.db.engine import SessionFactory
@@ -67,11 +68,11 @@ class ModelAccess:
         """The live model or checkpoint ``name`` that ``project_id`` owns or was granted."""
         if not name.startswith("ft:"):
             return None
-        async with self._sessions.read() as session:
-            own = await _owned(session, project_id, name)
+        async with self._sessions.read() as connection:
+            own = await _owned(connection, project_id, name)
             if own is not None:
                 return own
-            owner = await session.scalar(
+            owner = await connection.scalar(
                 select(CheckpointPermissionRow.project_id).where(
                     CheckpointPermissionRow.model_name == name,
                     CheckpointPermissionRow.grantee_project_id == project_id,
@@ -79,38 +80,40 @@ class ModelAccess:
             )
             if owner is None:
                 return None
-            shared = await _owned(session, owner, name)
+            shared = await _owned(connection, owner, name)
             return None if shared is None else replace(shared, shared=True)
 
     async def owned(self, project_id: str, name: str) -> AdapterModel | None:
         """The live model or checkpoint ``name`` of ``project_id`` itself (grants aside)."""
         if not name.startswith("ft:"):
             return None
-        async with self._sessions.read() as session:
-            return await _owned(session, project_id, name)
+        async with self._sessions.read() as connection:
+            return await _owned(connection, project_id, name)
 
     async def visible(self, project_id: str) -> list[AdapterModel]:
         """Every live model and checkpoint the project owns or was granted, oldest first."""
-        async with self._sessions.read() as session:
-            models = await session.scalars(
+        async with self._sessions.read() as connection:
+            models = await connection.execute(
                 select(FineTunedModelRow).where(
                     FineTunedModelRow.project_id == project_id,
                     FineTunedModelRow.deleted_at.is_(None),
                 )
             )
             found = [_model(row) for row in models]
-            checkpoints = await session.execute(
+            checkpoints = await connection.execute(
                 _live_checkpoints().where(CheckpointRow.project_id == project_id)
             )
-            found += [_checkpoint(*row) for row in checkpoints]
+            found += [_checkpoint(row) for row in checkpoints]
             grants = (
-                await session.execute(
+                await connection.execute(
                     select(CheckpointPermissionRow.project_id, CheckpointPermissionRow.model_name)
                     .where(CheckpointPermissionRow.grantee_project_id == project_id)
                     .order_by(CheckpointPermissionRow.created_us, CheckpointPermissionRow.id)
                 )
             ).all()
-            found += [replace(adapter, shared=True) for adapter in await _granted(session, grants)]
+            found += [
+                replace(adapter, shared=True) for adapter in await _granted(connection, grants)
+            ]
         return sorted(found, key=lambda adapter: (adapter.created, adapter.name))
 
     async def trainable_base(self, project_id: str, model: str) -> BaseModelSpec:
@@ -129,52 +132,57 @@ class ModelAccess:
         return spec
 
 
-async def _owned(session: AsyncSession, project_id: str, name: str) -> AdapterModel | None:
-    row = await session.scalar(
-        select(FineTunedModelRow).where(
-            FineTunedModelRow.id == name,
-            FineTunedModelRow.project_id == project_id,
-            FineTunedModelRow.deleted_at.is_(None),
+async def _owned(connection: AsyncConnection, project_id: str, name: str) -> AdapterModel | None:
+    row = (
+        await connection.execute(
+            select(FineTunedModelRow).where(
+                FineTunedModelRow.id == name,
+                FineTunedModelRow.project_id == project_id,
+                FineTunedModelRow.deleted_at.is_(None),
+            )
         )
-    )
+    ).first()
     if row is not None:
         return _model(row)
     found = (
-        await session.execute(
+        await connection.execute(
             _live_checkpoints().where(
                 CheckpointRow.fine_tuned_model_checkpoint == name,
                 CheckpointRow.project_id == project_id,
             )
         )
     ).first()
-    return None if found is None else _checkpoint(*found)
+    return None if found is None else _checkpoint(found)
 
 
-async def _granted(session: AsyncSession, grants: Sequence[Row[str, str]]) -> list[AdapterModel]:
+async def _granted(
+    connection: AsyncConnection, grants: Sequence[Row[str, str]]
+) -> list[AdapterModel]:
     """The live models and checkpoints among (owner, name) grants, in two queries in all."""
     if not grants:
         return []
     names = {name for _, name in grants}
-    models = await session.scalars(
+    models = await connection.execute(
         select(FineTunedModelRow).where(
             FineTunedModelRow.id.in_(names), FineTunedModelRow.deleted_at.is_(None)
         )
     )
-    checkpoints = await session.execute(
+    checkpoints = await connection.execute(
         _live_checkpoints().where(CheckpointRow.fine_tuned_model_checkpoint.in_(names))
     )
     live = {
         (adapter.project_id, adapter.name): adapter
-        for adapter in [*map(_model, models), *(_checkpoint(*row) for row in checkpoints)]
+        for adapter in [*map(_model, models), *map(_checkpoint, checkpoints)]
     }
     return [live[owner, name] for owner, name in grants if (owner, name) in live]
 
 
 def _live_checkpoints() -> Select[CheckpointRow, str]:
-    """Checkpoints (with their job's model) whose job's model is live or not yet published."""
+    """Checkpoints (with their job's model, ``job_model``) whose job's model is live or not yet
+    published."""
     model = FineTunedModelRow
     return (
-        select(CheckpointRow, JobRow.model)
+        select(CheckpointRow, JobRow.model.label("job_model"))
         .join(JobRow, JobRow.id == CheckpointRow.job_id)
         .outerjoin(model, model.job_id == CheckpointRow.job_id)
         .where(
@@ -186,7 +194,7 @@ def _live_checkpoints() -> Select[CheckpointRow, str]:
     )
 
 
-def _model(row: FineTunedModelRow) -> AdapterModel:
+def _model(row: FineTunedModelRow | Row[Any]) -> AdapterModel:
     return AdapterModel(
         name=row.id,
         kind=AdapterKind.MODEL,
@@ -198,13 +206,14 @@ def _model(row: FineTunedModelRow) -> AdapterModel:
     )
 
 
-def _checkpoint(row: CheckpointRow, job_model: str) -> AdapterModel:
+def _checkpoint(row: Row[CheckpointRow, str]) -> AdapterModel:
+    """A row of ``_live_checkpoints``: a checkpoint's columns and ``job_model``."""
     return AdapterModel(
         name=row.fine_tuned_model_checkpoint,
         kind=AdapterKind.CHECKPOINT,
         project_id=row.project_id,
         job_id=row.job_id,
-        base_model=root_base_model(job_model),
+        base_model=root_base_model(row.job_model),
         blob_prefix=checkpoint_prefix(row.project_id, row.job_id, row.step_number),
         created=row.created_at,
     )

@@ -8,8 +8,9 @@ later lists rows deleted longer ago than a grace period, removes their blobs and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.db.engine import SessionFactory
@@ -49,20 +50,22 @@ class FineTunedModelStore:
 
     async def get(self, project_id: str, model_id: str) -> FineTunedModelRecord | None:
         """The project's live model, or None (missing, foreign and deleted look alike)."""
-        async with self._sessions.read() as session:
-            row = await session.scalar(
-                select(FineTunedModelRow).where(
-                    FineTunedModelRow.id == model_id,
-                    FineTunedModelRow.project_id == project_id,
-                    FineTunedModelRow.deleted_at.is_(None),
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(FineTunedModelRow).where(
+                        FineTunedModelRow.id == model_id,
+                        FineTunedModelRow.project_id == project_id,
+                        FineTunedModelRow.deleted_at.is_(None),
+                    )
                 )
-            )
+            ).first()
             return None if row is None else _record(row)
 
     async def list_live(self, project_id: str) -> list[FineTunedModelRecord]:
         """The project's live models, oldest first."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(FineTunedModelRow)
                 .where(
                     FineTunedModelRow.project_id == project_id,
@@ -88,8 +91,8 @@ class FineTunedModelStore:
 
     async def deleted_before(self, cutoff_s: int, *, limit: int) -> list[FineTunedModelRecord]:
         """Models deleted at or before ``cutoff_s`` (Unix seconds), whose blobs may now go."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(FineTunedModelRow)
                 .where(
                     FineTunedModelRow.deleted_at.is_not(None),
@@ -124,7 +127,7 @@ def _row(record: FineTunedModelRecord) -> FineTunedModelRow:
     )
 
 
-def _record(row: FineTunedModelRow) -> FineTunedModelRecord:
+def _record(row: FineTunedModelRow | Row[Any]) -> FineTunedModelRecord:
     return FineTunedModelRecord(
         id=row.id,
         project_id=row.project_id,

@@ -8,10 +8,11 @@ grantee. Every read is scoped to the owner: another project's grants do not exis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.db.engine import SessionFactory
 from service.db.tables import CheckpointPermissionRow
@@ -40,13 +41,17 @@ class PermissionStore:
         """Store the grant, or return the one that already shares this name with this project."""
         try:
             async with self._sessions.begin() as session:
-                existing = await self._find(session, record.model_name, record.grantee_project_id)
+                existing = await self._find(
+                    await session.connection(), record.model_name, record.grantee_project_id
+                )
                 if existing is not None:
                     return existing
                 session.add(_row(record))
         except IntegrityError:  # a concurrent grant of the same pair won the race
-            async with self._sessions.read() as session:
-                existing = await self._find(session, record.model_name, record.grantee_project_id)
+            async with self._sessions.read() as connection:
+                existing = await self._find(
+                    connection, record.model_name, record.grantee_project_id
+                )
             if existing is None:
                 raise
             return existing
@@ -67,9 +72,9 @@ class PermissionStore:
         scope = (table.project_id == project_id) & (table.model_name == model_name)
         if grantee_project_id is not None:
             scope &= table.grantee_project_id == grantee_project_id
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             rows = await fetch_page(
-                session, table, scope=scope, order=order, after_id=after_id, limit=limit
+                connection, table, scope=scope, order=order, after_id=after_id, limit=limit
             )
         return to_page([_record(row) for row in rows], limit)
 
@@ -94,14 +99,16 @@ class PermissionStore:
 
     @staticmethod
     async def _find(
-        session: AsyncSession, model_name: str, grantee_project_id: str
+        connection: AsyncConnection, model_name: str, grantee_project_id: str
     ) -> PermissionRecord | None:
-        row = await session.scalar(
-            select(CheckpointPermissionRow).where(
-                CheckpointPermissionRow.model_name == model_name,
-                CheckpointPermissionRow.grantee_project_id == grantee_project_id,
+        row = (
+            await connection.execute(
+                select(CheckpointPermissionRow).where(
+                    CheckpointPermissionRow.model_name == model_name,
+                    CheckpointPermissionRow.grantee_project_id == grantee_project_id,
+                )
             )
-        )
+        ).first()
         return None if row is None else _record(row)
 
 
@@ -116,7 +123,7 @@ def _row(record: PermissionRecord) -> CheckpointPermissionRow:
     )
 
 
-def _record(row: CheckpointPermissionRow) -> PermissionRecord:
+def _record(row: CheckpointPermissionRow | Row[Any]) -> PermissionRecord:
     return PermissionRecord(
         id=row.id,
         model_name=row.model_name,

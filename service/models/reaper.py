@@ -48,8 +48,8 @@ class ExpiredModelStore:
 
     async def due(self, cutoff_s: int, *, limit: int) -> list[ExpiredModel]:
         """Models deleted at or before ``cutoff_s`` whose blobs are still there, oldest first."""
-        async with self._sessions.read() as session:
-            rows = await session.execute(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(
                     FineTunedModelRow.id,
                     FineTunedModelRow.project_id,

@@ -21,15 +21,15 @@ class ServingLookup:
 
     async def served_names_of_model(self, project_id: str, model_id: str) -> list[str]:
         """Public names served for a fine-tuned model (live or deleted): it and its checkpoints."""
-        async with self._sessions.read() as session:
-            job_id = await session.scalar(
+        async with self._sessions.read() as connection:
+            job_id = await connection.scalar(
                 select(FineTunedModelRow.job_id).where(
                     FineTunedModelRow.id == model_id, FineTunedModelRow.project_id == project_id
                 )
             )
             if job_id is None:
                 return []
-            checkpoints = await session.scalars(
+            checkpoints = await connection.scalars(
                 select(CheckpointRow.fine_tuned_model_checkpoint).where(
                     CheckpointRow.job_id == job_id
                 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from typing import Any
+
+from sqlalchemy import Row, delete, func, select, update
 
 from service.db.engine import SessionFactory
 from service.db.tables import UploadPartRow, UploadRow
@@ -35,12 +37,14 @@ class UploadStore:
 
     async def get(self, project_id: str, upload_id: str) -> tuple[UploadRecord, str | None] | None:
         """The project's upload and the id of the file it became, or None."""
-        async with self._sessions.read() as session:
-            row = await session.scalar(
-                select(UploadRow).where(
-                    UploadRow.id == upload_id, UploadRow.project_id == project_id
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(UploadRow).where(
+                        UploadRow.id == upload_id, UploadRow.project_id == project_id
+                    )
                 )
-            )
+            ).first()
             return None if row is None else (_record(row), row.file_id)
 
     async def transition(
@@ -77,8 +81,8 @@ class UploadStore:
 
     async def parts(self, upload_id: str) -> dict[str, UploadPartRecord]:
         """Every part of an upload, by id."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(UploadPartRow).where(UploadPartRow.upload_id == upload_id)
             )
             return {
@@ -93,8 +97,8 @@ class UploadStore:
 
     async def received_bytes(self, upload_id: str) -> int:
         """Sum of the sizes of the parts received so far."""
-        async with self._sessions.read() as session:
-            total = await session.scalar(
+        async with self._sessions.read() as connection:
+            total = await connection.scalar(
                 select(func.coalesce(func.sum(UploadPartRow.size_bytes), 0)).where(
                     UploadPartRow.upload_id == upload_id
                 )
@@ -103,9 +107,9 @@ class UploadStore:
 
     async def stale(self, now_s: int, limit: int) -> list[UploadRecord]:
         """Uploads past their expiry still pending, plus finished ones whose parts remain."""
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             has_parts = select(UploadPartRow.id).where(UploadPartRow.upload_id == UploadRow.id)
-            rows = await session.scalars(
+            rows = await connection.execute(
                 select(UploadRow)
                 .where(
                     (
@@ -124,7 +128,7 @@ class UploadStore:
             await session.execute(delete(UploadPartRow).where(UploadPartRow.upload_id == upload_id))
 
 
-def _record(row: UploadRow) -> UploadRecord:
+def _record(row: UploadRow | Row[Any]) -> UploadRecord:
     return UploadRecord(
         id=row.id,
         project_id=row.project_id,

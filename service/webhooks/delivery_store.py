@@ -5,8 +5,9 @@ number taken and stops."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Exists, and_, exists, func, select, update
+from sqlalchemy import Exists, Row, and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.db.engine import SessionFactory
@@ -58,8 +59,12 @@ class WebhookDeliveryStore:
 
     async def get(self, delivery_id: str) -> DeliveryRecord | None:
         """A delivery by id."""
-        async with self._sessions.read() as session:
-            row = await session.get(WebhookDeliveryRow, delivery_id)
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(WebhookDeliveryRow).where(WebhookDeliveryRow.id == delivery_id)
+                )
+            ).first()
             return None if row is None else _record(row)
 
     async def claim(self, delivery_id: str, attempt: int, lease_until_s: int) -> bool:
@@ -147,9 +152,9 @@ class WebhookDeliveryStore:
         self, endpoint_id: str, *, after_id: str | None, limit: int
     ) -> Page[DeliveryRecord]:
         """A page of an endpoint's deliveries, newest first."""
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             rows = await fetch_page(
-                session,
+                connection,
                 WebhookDeliveryRow,
                 scope=WebhookDeliveryRow.endpoint_id == endpoint_id,
                 order=ListOrder.DESC,
@@ -163,8 +168,8 @@ class WebhookDeliveryStore:
         found: dict[str, list[AttemptRecord]] = {delivery_id: [] for delivery_id in delivery_ids}
         if not delivery_ids:
             return found
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(WebhookAttemptRow)
                 .where(WebhookAttemptRow.delivery_id.in_(delivery_ids))
                 .order_by(WebhookAttemptRow.delivery_id, WebhookAttemptRow.attempt)
@@ -175,16 +180,16 @@ class WebhookDeliveryStore:
 
     async def status_counts(self) -> dict[str, int]:
         """How many deliveries are in each status (for metrics)."""
-        async with self._sessions.read() as session:
-            rows = await session.execute(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(WebhookDeliveryRow.status, func.count()).group_by(WebhookDeliveryRow.status)
             )
             return {status: int(count) for status, count in rows}
 
     async def overdue(self, now_s: int, limit: int) -> list[DeliveryRecord]:
         """Pending deliveries whose next attempt (or in-flight lease) is past ``now_s``."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(WebhookDeliveryRow)
                 .where(
                     WebhookDeliveryRow.status == DeliveryStatus.PENDING.value,
@@ -206,7 +211,7 @@ def _same_event(record: DeliveryRecord) -> Exists:
     )
 
 
-def _record(row: WebhookDeliveryRow) -> DeliveryRecord:
+def _record(row: WebhookDeliveryRow | Row[Any]) -> DeliveryRecord:
     return DeliveryRecord(
         id=row.id,
         endpoint_id=row.endpoint_id,
@@ -226,7 +231,7 @@ def _record(row: WebhookDeliveryRow) -> DeliveryRecord:
     )
 
 
-def _attempt(row: WebhookAttemptRow) -> AttemptRecord:
+def _attempt(row: WebhookAttemptRow | Row[Any]) -> AttemptRecord:
     return AttemptRecord(
         delivery_id=row.delivery_id,
         attempt=row.attempt,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, delete, func, select, update
 
 from service.db.engine import SessionFactory
 from service.db.tables import WebhookEndpointRow
@@ -40,25 +40,31 @@ class WebhookEndpointStore:
 
     async def get(self, project_id: str, endpoint_id: str) -> EndpointRecord | None:
         """The project's endpoint, or None (missing and foreign look alike)."""
-        async with self._sessions.read() as session:
-            row = await session.scalar(
-                select(WebhookEndpointRow).where(
-                    WebhookEndpointRow.id == endpoint_id,
-                    WebhookEndpointRow.project_id == project_id,
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(WebhookEndpointRow).where(
+                        WebhookEndpointRow.id == endpoint_id,
+                        WebhookEndpointRow.project_id == project_id,
+                    )
                 )
-            )
+            ).first()
             return None if row is None else _record(row)
 
     async def get_any(self, endpoint_id: str) -> EndpointRecord | None:
         """An endpoint of any project (for delivery, which starts from a delivery id)."""
-        async with self._sessions.read() as session:
-            row = await session.get(WebhookEndpointRow, endpoint_id)
+        async with self._sessions.read() as connection:
+            row = (
+                await connection.execute(
+                    select(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint_id)
+                )
+            ).first()
             return None if row is None else _record(row)
 
     async def count(self, project_id: str) -> int:
         """How many endpoints the project has."""
-        async with self._sessions.read() as session:
-            found = await session.scalar(
+        async with self._sessions.read() as connection:
+            found = await connection.scalar(
                 select(func.count())
                 .select_from(WebhookEndpointRow)
                 .where(WebhookEndpointRow.project_id == project_id)
@@ -69,9 +75,9 @@ class WebhookEndpointStore:
         self, project_id: str, *, after_id: str | None, limit: int
     ) -> Page[EndpointRecord]:
         """A page of the project's endpoints, newest first."""
-        async with self._sessions.read() as session:
+        async with self._sessions.read() as connection:
             rows = await fetch_page(
-                session,
+                connection,
                 WebhookEndpointRow,
                 scope=WebhookEndpointRow.project_id == project_id,
                 order=ListOrder.DESC,
@@ -84,8 +90,8 @@ class WebhookEndpointStore:
         self, project_id: str, event_type: WebhookEventType
     ) -> list[EndpointRecord]:
         """The project's endpoints that want ``event_type``."""
-        async with self._sessions.read() as session:
-            rows = await session.scalars(
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
                 select(WebhookEndpointRow)
                 .where(WebhookEndpointRow.project_id == project_id)
                 .order_by(WebhookEndpointRow.created_us)
@@ -136,7 +142,7 @@ def _event_types_json(event_types: tuple[WebhookEventType, ...]) -> str:
     return json.dumps([event_type.value for event_type in event_types])
 
 
-def _record(row: WebhookEndpointRow) -> EndpointRecord:
+def _record(row: WebhookEndpointRow | Row[Any]) -> EndpointRecord:
     return EndpointRecord(
         id=row.id,
         project_id=row.project_id,

@@ -1,4 +1,4 @@
-"""Read sessions, transactions and the pool's liveness checks on a real PostgreSQL."""
+"""Read connections, write transactions and the pool's liveness checks on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.db import engine as engine_module
 from service.db.engine import SessionFactory, create_engine, create_session_factory
@@ -16,7 +16,9 @@ from tests.support.services import create_database, drop_database
 pytestmark = pytest.mark.usefixtures("postgres")
 
 
-async def _each_statement_is_its_own_transaction(session: AsyncSession) -> bool:
+async def _each_statement_is_its_own_transaction(
+    session: AsyncSession | AsyncConnection,
+) -> bool:
     """``now()`` is the transaction's start: it moves between statements only in autocommit."""
     first = await session.scalar(text("SELECT now()"))
     await session.execute(text("SELECT pg_sleep(0.01)"))
@@ -35,8 +37,8 @@ async def engine() -> AsyncIterator[AsyncEngine]:
 
 
 async def _backend_pid(sessions: SessionFactory) -> int:
-    async with sessions.read() as session:
-        return int(await session.scalar(text("SELECT pg_backend_pid()")))
+    async with sessions.read() as connection:
+        return int(await connection.scalar(text("SELECT pg_backend_pid()")))
 
 
 async def _terminate(engine: AsyncEngine, pid: int) -> None:
@@ -51,8 +53,8 @@ async def _terminate(engine: AsyncEngine, pid: int) -> None:
 
 async def test_reads_run_outside_a_transaction_and_writes_inside_one(engine: AsyncEngine) -> None:
     sessions = create_session_factory(engine)
-    async with sessions.read() as session:
-        assert await _each_statement_is_its_own_transaction(session)
+    async with sessions.read() as connection:
+        assert await _each_statement_is_its_own_transaction(connection)
     async with sessions.begin() as session:
         assert not await _each_statement_is_its_own_transaction(session)
         await session.execute(text("CREATE TABLE kept (n int)"))
@@ -65,8 +67,8 @@ async def test_reads_run_outside_a_transaction_and_writes_inside_one(engine: Asy
 
     with pytest.raises(DBAPIError):
         await insert_two_the_second_bad()
-    async with sessions.read() as session:
-        assert (await session.scalars(text("SELECT n FROM kept"))).all() == [1]  # atomic
+    async with sessions.read() as connection:
+        assert (await connection.scalars(text("SELECT n FROM kept"))).all() == [1]  # atomic
 
 
 async def test_a_connection_idle_long_enough_is_pinged_and_replaced_before_use(
