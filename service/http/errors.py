@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.blobstore import BlobNotFound, BlobStoreUnavailable
 from service.errors import (
@@ -158,6 +159,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: _validation_error,
     HTTPException: _http_error,
     DBAPIError: _database_unavailable,
+    PoolTimeout: _database_unavailable,
     ConnectionRefusedError: _database_unavailable,
     BlobStoreUnavailable: _blob_store_unavailable,
     BlobNotFound: _blob_missing,

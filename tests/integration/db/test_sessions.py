@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.db import engine as engine_module
@@ -96,3 +98,45 @@ async def test_a_busy_connection_is_not_pinged_and_one_failure_renews_the_pool(
     assert failure.value.connection_invalidated
 
     assert await _backend_pid(sessions) != dead  # the next request gets a fresh connection
+
+
+async def test_callers_get_a_connection_in_the_order_they_asked(engine: AsyncEngine) -> None:
+    sessions = create_session_factory(engine)  # one connection
+    order: list[str] = []
+    late: list[asyncio.Task[None]] = []
+
+    async def read(name: str) -> None:
+        async with sessions.read() as connection:
+            await connection.execute(text("SELECT 1"))
+            order.append(name)
+            if name == "first":
+                await asyncio.sleep(0.05)  # the others queue meanwhile
+                # A newcomer arriving as the connection is handed back waits its turn.
+                late.append(asyncio.ensure_future(read("newcomer")))
+
+    first = asyncio.ensure_future(read("first"))
+    await asyncio.sleep(0.01)
+    waiting = []
+    for name in ("second", "third", "fourth"):
+        waiting.append(asyncio.ensure_future(read(name)))
+        await asyncio.sleep(0.001)
+    await asyncio.gather(first, *waiting)
+    await asyncio.gather(*late)
+
+    assert order == ["first", "second", "third", "fourth", "newcomer"]
+
+
+async def test_a_caller_that_cannot_get_a_connection_in_time_gets_the_pools_timeout() -> None:
+    url = await create_database()
+    engine = create_engine(url, pool_size=1, pool_timeout_s=0.2)
+    sessions = create_session_factory(engine)
+    try:
+        async with sessions.read():
+            with pytest.raises(PoolTimeout):
+                async with sessions.begin():
+                    pass
+        async with sessions.begin() as session:  # free again
+            assert await session.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()
+        await drop_database(url)
