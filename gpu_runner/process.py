@@ -114,8 +114,11 @@ class TrainingProcesses:
 
     async def next_event(self, timeout_s: float) -> RankEvent | None:
         """The next message or exit, or None after ``timeout_s`` without one."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that
+        # lands as the message arrives, and the worker's SIGTERM would go unheeded.
         try:
-            return await asyncio.wait_for(self._events.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self._events.get()
         except TimeoutError:
             return None
 

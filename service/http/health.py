@@ -46,7 +46,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 
 async def _check(probe: Callable[[], Awaitable[Any]]) -> str:
     try:
-        await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
+        async with asyncio.timeout(CHECK_TIMEOUT_S):
+            await probe()
     except TimeoutError:
         return f"error: no answer within {CHECK_TIMEOUT_S:g}s"
     except Exception as exc:  # a probe reports any failure as its outcome

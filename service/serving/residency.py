@@ -134,12 +134,10 @@ class ResidencyRegistry:
         """
         async with self._changed:
             try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(
+                async with asyncio.timeout(drain_timeout_s):
+                    await self._changed.wait_for(
                         lambda: self._in_flight[name] == 0 and name not in self._loading
-                    ),
-                    drain_timeout_s,
-                )
+                    )
             except TimeoutError:
                 return False
             self._loaded.pop(name, None)
@@ -190,7 +188,8 @@ class ResidencyRegistry:
                         "retry shortly or on another replica"
                     )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._changed.wait()
 
     def _victims_for_one_more(self) -> list[str] | None:
         """Idle adapters to unload so one more fits, LRU first; None when that is impossible."""
