@@ -56,7 +56,13 @@ from tests.support.services import (
     free_port,
     postgres_available,
 )
-from tests.support.stack import REPO_ROOT, ApiServer, StackConfig, write_registry
+from tests.support.stack import (
+    REPO_ROOT,
+    ApiServer,
+    StackConfig,
+    uvicorn_command,
+    write_registry,
+)
 
 READS = {"list_files": 1, "list_jobs": 1, "get_job": 1}
 MIXED = {"list_files": 30, "list_jobs": 30, "get_job": 30, "create_job": 3, "upload_file": 7}
@@ -116,11 +122,7 @@ class UvicornServer:
     def __enter__(self) -> UvicornServer:
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "uvicorn", self._factory, "--factory"),
-                    *("--host", "127.0.0.1", "--port", str(self.port)),
-                    *("--no-access-log", "--log-level", "warning"),
-                ],
+                uvicorn_command(self._factory, self.port),
                 env=os.environ | {"PYTHONPATH": str(REPO_ROOT)},
                 cwd=REPO_ROOT,
                 stdout=log,

@@ -10,6 +10,7 @@ lapses, the requests that arrive meanwhile share one lookup rather than each mak
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 from service.auth.api_keys import hash_key
@@ -49,14 +50,12 @@ class KeyAuthenticator:
         lookup = self._lookups.get(key_hash)
         if lookup is None:
             lookup = self._lookups[key_hash] = asyncio.ensure_future(self._look_up(key_hash))
-            lookup.add_done_callback(self._forget)
+            lookup.add_done_callback(functools.partial(self._forget, key_hash))
         # Shielded: one waiter's cancellation (a client gone) must not cancel the others' lookup.
         return await asyncio.shield(lookup)
 
-    def _forget(self, lookup: asyncio.Future[Caller | None]) -> None:
-        for key_hash, pending in list(self._lookups.items()):
-            if pending is lookup:
-                del self._lookups[key_hash]
+    def _forget(self, key_hash: str, lookup: asyncio.Future[Caller | None]) -> None:
+        del self._lookups[key_hash]  # no other lookup of the key starts while this one runs
         if not lookup.cancelled():
             lookup.exception()  # retrieved: every waiter got it, or none was left to
 

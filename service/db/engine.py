@@ -80,9 +80,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class SessionFactory(async_sessionmaker[AsyncSession]):
-    """Sessions for writes, connections for reads.
+    """Sessions for writes, connections for reads, both let in fairly (``_FairAdmission``).
 
-    ``factory()`` and ``factory.begin()`` are ORM sessions that keep loaded attributes after
+    ``factory.begin()`` is an ORM session in a transaction that keeps loaded attributes after
     commit (records are built after commits). ``factory.read()`` is a Core connection for
     reads: statements return plain rows (same attribute names as the mapped classes) with no
     unit of work to set up, and on PostgreSQL each statement runs on its own (autocommit),
@@ -144,7 +144,7 @@ class _FairAdmission:
                 await self._semaphore.acquire()
         except TimeoutError as error:
             raise PoolTimeout(
-                f"no database connection came free in {self._timeout_s:.0f} s"
+                f"no database connection came free in {self._timeout_s:g} s"
             ) from error
 
     async def __aexit__(self, *_: object) -> None:

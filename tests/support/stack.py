@@ -83,6 +83,18 @@ class StackConfig:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def uvicorn_command(factory: str, port: int) -> list[str]:
+    """uvicorn serving an ASGI app factory on 127.0.0.1 as production runs it: one process, no
+    access log, warnings only (bench/load.py serves its ceiling the same way)."""
+    return [
+        *(sys.executable, "-m", "uvicorn", factory, "--factory"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        *("--no-access-log", "--log-level", "warning"),
+    ]
+
+
 DETERMINISTIC_TRAINER = "tests.support.deterministic_trainer:DeterministicTrainer"
 
 
@@ -237,20 +249,7 @@ class ApiServer:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "service.http.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
+                uvicorn_command("service.http.app:create_app", self.port),
                 env=os.environ | self.config.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -103,7 +103,7 @@ async def test_a_busy_connection_is_not_pinged_and_one_failure_renews_the_pool(
 async def test_callers_get_a_connection_in_the_order_they_asked(engine: AsyncEngine) -> None:
     sessions = create_session_factory(engine)  # one connection
     order: list[str] = []
-    late: list[asyncio.Task[None]] = []
+    newcomer: list[asyncio.Task[None]] = []
 
     async def read(name: str) -> None:
         async with sessions.read() as connection:
@@ -111,9 +111,14 @@ async def test_callers_get_a_connection_in_the_order_they_asked(engine: AsyncEng
             order.append(name)
             if name == "first":
                 await asyncio.sleep(0.05)  # the others queue meanwhile
-                # A newcomer arriving as the connection is handed back waits its turn.
-                late.append(asyncio.ensure_future(read("newcomer")))
 
+    def arrive_at_hand_back(*_: object) -> None:
+        # Fires as "first" hands its connection back, before any waiter is woken: the moment
+        # a newcomer could take the connection ahead of them (the pool's own queue lets it).
+        if order == ["first"] and not newcomer:
+            newcomer.append(asyncio.ensure_future(read("newcomer")))
+
+    event.listen(engine.sync_engine.pool, "checkin", arrive_at_hand_back)
     first = asyncio.ensure_future(read("first"))
     await asyncio.sleep(0.01)
     waiting = []
@@ -121,7 +126,7 @@ async def test_callers_get_a_connection_in_the_order_they_asked(engine: AsyncEng
         waiting.append(asyncio.ensure_future(read(name)))
         await asyncio.sleep(0.001)
     await asyncio.gather(first, *waiting)
-    await asyncio.gather(*late)
+    await asyncio.gather(*newcomer)
 
     assert order == ["first", "second", "third", "fourth", "newcomer"]
 
