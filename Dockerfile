@@ -5,8 +5,8 @@
 #   docker build --target api    -t ftapi-api:0.1.0 .     # api, ctl worker, adapter agent; no torch
 #   docker build --target runner -t ftapi-runner:0.1.0 .  # gpu worker and local engine; CUDA torch
 #
-# Pinned: base images by tag (below), Python packages by deploy/constraints.txt (regenerate it with
-# deploy/lock_constraints.py from the environment the tests passed in). Nothing secret is read at
+# Pinned: base images by tag (below), Python packages by requirements.lock, the one lock that the
+# dev and CI installs use too (scripts/lock re-resolves it and runs the gate). Nothing secret is read at
 # build time: every setting is an FTAPI_* environment variable given at run time.
 # Both images run as uid/gid 10001 (numeric, so Kubernetes' runAsNonRoot can verify it) with
 # ENTRYPOINT ftapi: the container command is an ftapi sub-command (`api`, `worker --queue ctl`,
@@ -48,12 +48,12 @@ RUN groupadd --system --gid 10001 ftapi \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ftapi --create-home \
        --shell /usr/sbin/nologin ftapi \
     && install --directory --owner 10001 --group 10001 /var/cache/ftapi/adapters
-COPY deploy/constraints.txt /opt/ftapi-constraints.txt
+COPY requirements.lock /opt/ftapi-requirements.lock
 # The base dependencies only: `pip install .` without extras. The last line fails the build if
 # anything pulled torch in (the api image must stay small and CPU-only).
 RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
     python -m venv /opt/ftapi \
-    && /opt/ftapi/bin/pip install --constraint /opt/ftapi-constraints.txt /dist/ftapi-*.whl \
+    && /opt/ftapi/bin/pip install --constraint /opt/ftapi-requirements.lock /dist/ftapi-*.whl \
     && /opt/ftapi/bin/python -c "import importlib.util as u, sys; sys.exit('torch in the api image' if u.find_spec('torch') else 0)" \
     && /opt/ftapi/bin/ftapi --help > /dev/null
 USER 10001:10001
@@ -92,11 +92,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 ftapi \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ftapi --create-home \
        --shell /usr/sbin/nologin ftapi
-COPY deploy/constraints.txt /opt/ftapi-constraints.txt
-# `pip install .[runner]`; the constraints pin torch==2.13.0, which the base's 2.13.0+cu126
+COPY requirements.lock /opt/ftapi-requirements.lock
+# `pip install .[runner]`; the lock pins torch==2.13.0, which the base's 2.13.0+cu126
 # satisfies, so pip keeps the CUDA build instead of fetching another one.
 RUN --mount=type=bind,from=wheel,source=/dist,target=/dist \
-    python -m pip install --constraint /opt/ftapi-constraints.txt "$(echo /dist/ftapi-*.whl)[runner]" \
+    python -m pip install --constraint /opt/ftapi-requirements.lock "$(echo /dist/ftapi-*.whl)[runner]" \
     && python -c "import torch, transformers, peft; assert torch.version.cuda, 'torch must be a CUDA build'" \
     && ftapi --help > /dev/null
 USER 10001:10001

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
@@ -52,7 +52,7 @@ def generate(
     sampler = TokenSampler(params, model.device)
     text = TextStream(decode, params.stop)
     end_ids = params.stop_token_ids | (frozenset() if params.ignore_eos else model.eos_token_ids)
-    past: Any = None
+    cache = model.new_cache()
     next_input = prompt_ids
     generated = 0
     finish_reason: FinishReason = "length"
@@ -62,7 +62,7 @@ def generate(
             if cancelled.is_set():
                 finish_reason = "abort"
                 break
-            logits, past = model.next_token_logits(next_input, past)
+            logits = model.next_token_logits(next_input, cache)
             token_id = sampler.pick(logits)
             generated += 1
             if token_id in end_ids:

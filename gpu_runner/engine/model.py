@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, DynamicCache
 from transformers.utils import logging as transformers_logging
 
 from gpu_runner.engine.config import EngineDevice
@@ -107,13 +107,16 @@ class ServingModel:
         else:
             yield
 
-    def next_token_logits(
-        self, input_ids: list[int], past_key_values: Any
-    ) -> tuple[torch.Tensor, Any]:
-        """fp32 logits for the token after ``input_ids`` (new tokens only, given the cache)."""
+    def new_cache(self) -> DynamicCache:
+        """An empty KV cache for one sequence; ``next_token_logits`` fills it in place."""
+        return DynamicCache(config=self._causal_lm.config)
+
+    def next_token_logits(self, input_ids: list[int], cache: DynamicCache) -> torch.Tensor:
+        """fp32 logits for the token after ``input_ids``: the tokens not yet in ``cache``."""
         ids = torch.tensor([input_ids], dtype=torch.long, device=self.device)
-        output = self._causal_lm(input_ids=ids, past_key_values=past_key_values, use_cache=True)
-        return output.logits[0, -1, :].float(), output.past_key_values
+        # logits_to_keep=1: the prompt's other positions would cost a vocab-sized projection each.
+        output = self._causal_lm(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
+        return output.logits[0, -1, :].float()  # type: ignore[no-any-return]
 
     def _activate(self, name: str) -> None:
         if self._peft is None:

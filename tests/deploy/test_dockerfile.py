@@ -16,7 +16,7 @@ from tests.deploy.kustomize import split_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ("api", "runner")
-CONSTRAINTS = "deploy/constraints.txt"
+CONSTRAINTS = "requirements.lock"
 SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", ">", "<"})
 HADOLINT_MISSING = (
     "hadolint is not installed: the Dockerfile is NOT linted (structural tests still run). "
@@ -152,9 +152,7 @@ def test_the_runner_image_installs_the_runner_extra(dockerfile: Dockerfile) -> N
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_every_install_is_pinned_by_the_constraints_file(
-    dockerfile: Dockerfile, target: str
-) -> None:
+def test_every_install_is_pinned_by_the_lock(dockerfile: Dockerfile, target: str) -> None:
     stage = dockerfile.stage(target)
     copied = {
         copy.body.split()[-1] for copy in stage.all("COPY") if copy.body.startswith(CONSTRAINTS)
