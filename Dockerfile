@@ -26,6 +26,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY gpu_runner ./gpu_runner
+COPY cli ./cli
 RUN pip wheel --no-deps --wheel-dir /dist .
 
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openai import OpenAI
 
-from service.cli.dev import DEMO_MODEL_ID
+from cli.dev import DEMO_MODEL_ID
 from tests.docs.dev_stack import DevStack
 from tests.support.services import RedisServer
 

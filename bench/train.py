@@ -37,7 +37,7 @@ from gpu_runner.training.distributed import Ranks
 from gpu_runner.training.flops import H100_BF16_DENSE_TFLOPS, model_flops_utilization
 from gpu_runner.training.loop import TrainingRun
 from gpu_runner.training.packing import micro_batches, plan_rows
-from service.jobs.trainer import TrainingSpec
+from service.jobs.trainer_contract import TrainingSpec
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CONFIGS = {  # name -> build_tiny_llama size arguments (the tokenizer stays the tiny one)

@@ -39,7 +39,7 @@ from gpu_runner.training.messages import (
     Started,
     Stopped,
 )
-from service.jobs.trainer import (
+from service.jobs.trainer_contract import (
     StepMetrics,
     StopReason,
     TrainingControl,

@@ -35,8 +35,8 @@ from service.models.sources import ModelFiles
 from service.models.tokenizers import TokenizerCache
 from service.queue.arq_queue import ArqTaskQueue, arq_redis
 from service.queue.protocol import TaskQueue
-from service.serving.factory import build_inference_gateway
-from service.serving.gateway import InferenceGateway
+from service.serving.gateway.factory import build_inference_gateway
+from service.serving.gateway.inference import InferenceGateway
 from service.settings import Settings, StorageBackend
 from service.uploads.service import UploadService
 from service.uploads.store import UploadStore

@@ -19,7 +19,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.jobs.trainer import TrainingSpec
+from service.jobs.trainer_contract import TrainingSpec
 from service.models.adapters import AdapterInfo, InvalidAdapterError, validate_adapter
 from service.models.registry import VLLM_LORA_RANKS
 

@@ -29,7 +29,7 @@ from service.models.permissions_http import CheckpointPermissionsController
 from service.observability.metrics import metrics
 from service.observability.tracing import http_tracing_plugins
 from service.runtime import Runtime
-from service.serving.http import InferenceController
+from service.serving.gateway.http import InferenceController
 from service.settings import Settings
 from service.uploads.http import UploadsController
 from service.webhooks.http import WebhookEndpointsController, list_webhook_event_types

@@ -15,7 +15,7 @@ from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
 from service.models.service import ModelService
 from service.models.sharing import ModelSharing
-from service.serving.gateway import InferenceGateway
+from service.serving.gateway.inference import InferenceGateway
 from service.uploads.service import UploadService
 from service.webhooks.service import WebhookService
 

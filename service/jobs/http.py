@@ -17,13 +17,15 @@ from service.datasets.http_schemas import DatasetReportObject
 from service.http.dependencies import CallerDep, JobsDep, PreflightDep
 from service.http.schemas import CursorPage
 from service.jobs.schemas import (
+    CheckpointObject,
     EstimateObject,
+    FineTuningJobEventObject,
+    FineTuningJobObject,
     JobCreate,
     JobProblemObject,
     ResolvedHyperparametersObject,
 )
 from service.jobs.service import JobService
-from service.jobs.wire import CheckpointObject, FineTuningJobEventObject, FineTuningJobObject
 
 STREAM_POLL_INTERVAL_S = 0.5
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from service.clock import Clock, to_seconds
 from service.files.store import FileStore
 from service.jobs import messages
-from service.jobs.records import JobError, JobStatus
+from service.jobs.records import JobError
 from service.jobs.service import JobService
+from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
 from service.queue.names import (
     QueueName,

@@ -1,13 +1,4 @@
-"""Job domain records, and the job state machine as data.
-
-validating_files ─► queued ─► running ─► succeeded
-       │             │  ▲       │ │
-       │             │  └───────┘ └──► failed        (running → queued: runner lost / SIGTERM)
-       │             ▼          │
-       │          paused ◄──────┘                    (paused → queued on resume)
-       └──────────► failed
-any non-terminal ──► cancelled
-"""
+"""Job domain records: the job, its events and checkpoints."""
 
 from __future__ import annotations
 
@@ -15,51 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
-class JobStatus(StrEnum):
-    """Where a job is in its life."""
-
-    VALIDATING_FILES = "validating_files"
-    QUEUED = "queued"
-    RUNNING = "running"
-    PAUSED = "paused"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        """No transition leaves this state."""
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-# Every allowed transition. The store refuses anything else (compare-and-set on the old status).
-TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.VALIDATING_FILES: frozenset(
-        {JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED}
-    ),
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.CANCELLED}),
-    JobStatus.RUNNING: frozenset(
-        {
-            JobStatus.SUCCEEDED,
-            JobStatus.FAILED,
-            JobStatus.CANCELLED,
-            JobStatus.PAUSED,
-            JobStatus.QUEUED,
-        }
-    ),
-    JobStatus.PAUSED: frozenset({JobStatus.QUEUED, JobStatus.CANCELLED}),
-    JobStatus.SUCCEEDED: frozenset(),
-    JobStatus.FAILED: frozenset(),
-    JobStatus.CANCELLED: frozenset(),
-}
-
-
-def can_transition(old: JobStatus, new: JobStatus) -> bool:
-    """Whether ``old → new`` is in the table."""
-    return new in TRANSITIONS[old]
+from service.jobs.state_machine import JobStatus
 
 
 class EventLevel(StrEnum):

@@ -16,13 +16,9 @@ from service.datasets.service import DatasetService
 from service.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from service.ids import IdPrefix, new_id
 from service.jobs import messages
-from service.jobs.records import (
-    CheckpointRecord,
-    JobEvent,
-    JobRecord,
-    JobStatus,
-)
+from service.jobs.records import CheckpointRecord, JobEvent, JobRecord
 from service.jobs.schemas import JobCreate
+from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
 from service.models.access import ModelAccess
 from service.pagination import Page, require_page_limit

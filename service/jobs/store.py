@@ -20,10 +20,9 @@ from service.jobs.records import (
     JobError,
     JobEvent,
     JobRecord,
-    JobStatus,
     NewEvent,
-    can_transition,
 )
+from service.jobs.state_machine import JobStatus, can_transition
 from service.pagination import ListOrder, Page, fetch_page, to_page
 
 # Built once: building a statement costs a lookup as much CPU as running it.

@@ -8,9 +8,10 @@ from service.auth.store import ProjectStore
 from service.clock import Clock, to_seconds
 from service.jobs import messages
 from service.jobs.preflight import JobPreflight
-from service.jobs.records import JobError, JobRecord, JobStatus
+from service.jobs.records import JobError, JobRecord
 from service.jobs.schemas import JobCreate
 from service.jobs.service import JobService
+from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
 
 

@@ -27,7 +27,7 @@ from service.db.engine import SessionFactory
 from service.db.tables import CheckpointPermissionRow, CheckpointRow, FineTunedModelRow, JobRow
 from service.errors import NotFound
 from service.jobs.naming import root_base_model
-from service.jobs.records import JobStatus
+from service.jobs.state_machine import JobStatus
 from service.models.registry import BaseModelSpec, ModelRegistry
 
 

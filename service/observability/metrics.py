@@ -16,7 +16,7 @@ from litestar.response import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, Histogram, generate_latest
 
 from service.http.runtime import runtime_of
-from service.jobs.records import JobStatus
+from service.jobs.state_machine import JobStatus
 from service.queue.names import QueueName
 from service.runtime import Runtime
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from service.jobs.records import JobStatus
+from service.jobs.state_machine import JobStatus
 
 
 class WebhookEventType(StrEnum):

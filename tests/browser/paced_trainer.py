@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from gpu_runner.trainer import LoraTrainer
-from service.jobs.trainer import (
+from service.jobs.trainer_contract import (
     StepMetrics,
     StopReason,
     TrainingControl,

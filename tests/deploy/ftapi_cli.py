@@ -14,8 +14,8 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 
-from service.cli.agent import AGENT_API_KEY_ENV, ENGINE_API_KEY_ENV
-from service.cli.main import app
+from cli.agent import AGENT_API_KEY_ENV, ENGINE_API_KEY_ENV
+from cli.main import app
 from service.settings import Settings
 
 # Read by `ftapi agent` itself, not through Settings.

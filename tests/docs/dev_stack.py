@@ -57,7 +57,7 @@ class DevStack:
         started = time.monotonic()
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "dev", "--port", str(self.port)],
+                [sys.executable, "-m", "cli", "dev", "--port", str(self.port)],
                 env=self._env,
                 cwd=REPO_ROOT,
                 stdout=log,

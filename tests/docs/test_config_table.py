@@ -81,7 +81,7 @@ def test_replacing_needs_both_markers() -> None:
 def test_check_command_names_the_fix(tmp_path: Path) -> None:
     stale = tmp_path / "README.md"
     stale.write_text(f"{START_MARKER}\n| old |\n{END_MARKER}\n")
-    command = [sys.executable, "-m", "service.cli", "config-doc", "--output", str(stale)]
+    command = [sys.executable, "-m", "cli", "config-doc", "--output", str(stale)]
     checked = subprocess.run([*command, "--check"], capture_output=True, text=True, check=False)
     assert checked.returncode == 1
     assert f"run `ftapi config-doc --output {stale}`" in checked.stderr

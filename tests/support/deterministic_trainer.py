@@ -20,7 +20,7 @@ import os
 import random
 from pathlib import Path
 
-from service.jobs.trainer import (
+from service.jobs.trainer_contract import (
     StepMetrics,
     StopReason,
     TrainingControl,

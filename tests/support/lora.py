@@ -20,7 +20,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gpu_runner.demo_model import build_tiny_llama
-from service.jobs.trainer import StepMetrics, StopReason, TrainingSpec
+from service.jobs.trainer_contract import StepMetrics, StopReason, TrainingSpec
 
 PHRASE = "The capital of France is Paris."
 OTHER_ANSWER = "I like green tea."

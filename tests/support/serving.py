@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cli.keys import project_store
 from service.auth.caller import Caller
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import model_prefix
 from service.blobstore.protocol import BlobStore
-from service.cli.keys import project_store
 from service.db.engine import create_engine, create_session_factory
 from service.db.tables import CheckpointRow, JobRow
 from service.jobs.naming import fine_tuned_model_name

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from service.cli.keys import create_key
+from cli.keys import create_key
 from service.settings import Settings
 from tests.support.services import free_port
 
@@ -99,7 +99,7 @@ DETERMINISTIC_TRAINER = "tests.support.deterministic_trainer:DeterministicTraine
 
 
 class ChildServer:
-    """A ``python -m service.cli …`` server on 127.0.0.1, with its log in a file."""
+    """A ``python -m cli …`` server on 127.0.0.1, with its log in a file."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
@@ -114,7 +114,7 @@ class ChildServer:
         env = os.environ | self._env | {"PYTHONPATH": str(REPO_ROOT)}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", *self._argv],
+                [sys.executable, "-m", "cli", *self._argv],
                 env=env,
                 cwd=REPO_ROOT,
                 stdout=log,

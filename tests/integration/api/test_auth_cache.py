@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.cli.keys import project_store
+from cli.keys import project_store
 from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, StackConfig
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.cli.keys import project_store
+from cli.keys import project_store
 from service.settings import Settings
 from tests.support.http_checks import (
     TRAINING_LINE,

@@ -77,7 +77,7 @@ def cli_stack(
 
 @dataclass(frozen=True)
 class Ftapi:
-    """``python -m service.cli`` pointed at the stack with one project's key."""
+    """``python -m cli`` pointed at the stack with one project's key."""
 
     base_url: str
     api_key: str
@@ -101,7 +101,7 @@ class Ftapi:
         self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "service.cli", *args],
+            [sys.executable, "-m", "cli", *args],
             input=stdin,
             capture_output=True,
             text=True,

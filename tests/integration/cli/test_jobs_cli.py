@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from service.cli.client.sparkline import BLOCKS
+from cli.client.sparkline import BLOCKS
 from tests.integration.cli.conftest import Ftapi
 from tests.support.jobs import TINY_MODEL_ID, chat_jsonl
 from tests.support.stack import REPO_ROOT
@@ -179,7 +179,7 @@ def test_watch_survives_a_dropped_connection_without_losing_or_repeating_events(
     proxy.start()
     env = ftapi.env() | {"FTAPI_BASE_URL": f"{proxy.url}/v1"}
     with subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "jobs", "watch", job_id, "--json"],
+        [sys.executable, "-m", "cli", "jobs", "watch", job_id, "--json"],
         env=env,
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,

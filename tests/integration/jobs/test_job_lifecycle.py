@@ -306,7 +306,7 @@ def test_worker_liveness_probe(stack: ApiServer) -> None:
         deadline = time.monotonic() + 30  # a worker writes its line once it polls
         while True:
             probe = subprocess.run(
-                [sys.executable, "-m", "service.cli", "worker", "--queue", queue, "--check"],
+                [sys.executable, "-m", "cli", "worker", "--queue", queue, "--check"],
                 env=env,
                 capture_output=True,
                 text=True,

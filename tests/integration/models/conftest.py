@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.keys import project_store
 from service.auth.caller import Caller
-from service.cli.keys import project_store
 from service.db.engine import create_engine, create_session_factory
 from service.jobs.naming import fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore

@@ -17,8 +17,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from cli.keys import project_store
 from service.auth.api_keys import issue_key
-from service.cli.keys import project_store
 from service.db.engine import create_engine, create_session_factory
 from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore

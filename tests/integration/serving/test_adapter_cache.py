@@ -11,7 +11,7 @@ import pytest
 from service.blobstore import LocalBlobStore
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import checkpoint_prefix, model_prefix
-from service.serving.adapter_cache import AdapterCache
+from service.serving.agent.adapter_cache import AdapterCache
 from service.serving.errors import AdapterCorrupt, AdapterSourceMissing
 from service.serving.names import engine_adapter_name
 from tests.support.serving import publish_adapter, write_fake_adapter

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from service.cli.keys import project_store
+from cli.keys import project_store
 from service.db.engine import create_engine, create_session_factory
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from tests.support.services import RedisServer, free_port

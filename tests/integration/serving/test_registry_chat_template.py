@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from openai import OpenAI
 
-from service.cli.models import registry_entry
+from cli.models import registry_entry
 from service.datasets.tokenization import ChatTokenizer
 from service.datasets.tokenizer_files import read_tokenizer_files
 from service.models.registry import BaseModelSpec
@@ -154,7 +154,7 @@ def test_the_engine_renders_chats_with_the_registry_template(
 
 def run_cli(registry: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", "registry", "chat-template", *args],
+        [sys.executable, "-m", "cli", "registry", "chat-template", *args],
         env=os.environ | {"FTAPI_MODELS__REGISTRY_PATH": str(registry)},
         cwd=REPO_ROOT,
         capture_output=True,

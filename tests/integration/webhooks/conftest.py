@@ -11,7 +11,8 @@ import pytest
 from service.auth.caller import Caller
 from service.db.migrate import upgrade_database_async
 from service.ids import IdPrefix, new_id
-from service.jobs.records import JobRecord, JobStatus
+from service.jobs.records import JobRecord
+from service.jobs.state_machine import JobStatus
 from service.runtime import Runtime
 from service.settings import RedisSettings, Settings, WebhooksSettings
 from tests.integration.webhooks.receiver import WebhookReceiver

@@ -17,7 +17,7 @@ from openai.types.webhooks import (
 )
 
 from service.auth.caller import Caller
-from service.jobs.records import JobStatus
+from service.jobs.state_machine import JobStatus
 from service.queue.names import deliver_webhook_key
 from service.runtime import Runtime
 from service.settings import WebhooksSettings

@@ -13,7 +13,7 @@ import pytest
 from openai import NotFoundError, OpenAI
 from openai.types.webhooks import FineTuningJobFailedWebhookEvent
 
-from service.jobs.records import JobStatus
+from service.jobs.state_machine import JobStatus
 from service.runtime import Runtime
 from tests.integration.webhooks.conftest import finished_job, new_caller
 from tests.integration.webhooks.receiver import WebhookReceiver

@@ -26,7 +26,7 @@ KEY_TTL_S = HEALTH_CHECK_INTERVAL_S + 1
 
 def check(config: StackConfig, worker_id: str | None) -> subprocess.CompletedProcess[str]:
     """``ftapi worker --queue ctl --check`` as a liveness probe runs it."""
-    argv = [sys.executable, "-m", "service.cli", "worker", "--queue", "ctl", "--check"]
+    argv = [sys.executable, "-m", "cli", "worker", "--queue", "ctl", "--check"]
     env = os.environ | config.env()
     env.pop("FTAPI_WORKER_ID", None)
     if worker_id is not None:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from service.cli.client.sse import SseEvent, iter_sse
-from service.cli.client.units import format_bytes, parse_size
-from service.cli.client.uploading import FileSlice
+from cli.client.sse import SseEvent, iter_sse
+from cli.client.units import format_bytes, parse_size
+from cli.client.uploading import FileSlice
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.cli.client.eta import StepEta
-from service.cli.client.sparkline import BLOCKS, sparkline
-from service.cli.client.units import format_duration
-from service.cli.client.watch import TrainingStatus
+from cli.client.eta import StepEta
+from cli.client.sparkline import BLOCKS, sparkline
+from cli.client.units import format_duration
+from cli.client.watch import TrainingStatus
 
 
 def test_a_falling_loss_draws_a_falling_line_from_the_highest_block_to_the_lowest() -> None:

@@ -21,7 +21,7 @@ from gpu_runner.training.config import LoraTrainerSettings, RunConfig
 from gpu_runner.training.distributed import Ranks
 from gpu_runner.training.loop import TrainingRun
 from gpu_runner.training.model import REFERENCE_ADAPTER
-from service.jobs.trainer import TrainingFailed
+from service.jobs.trainer_contract import TrainingFailed
 from service.models.adapters import ADAPTER_CONFIG_NAME, InvalidAdapterError, validate_adapter
 from tests.support.lora import (
     PHRASE,

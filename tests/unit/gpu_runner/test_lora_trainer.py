@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from gpu_runner.trainer import LoraTrainer
 from gpu_runner.training.config import LoraTrainerSettings
-from service.jobs.trainer import StopReason, TrainingFailed, TrainingStopped
+from service.jobs.trainer_contract import StopReason, TrainingFailed, TrainingStopped
 from service.models.adapters import ADAPTER_FILE_NAMES, validate_adapter
 from tests.support.lora import RecordingControl, training_spec
 

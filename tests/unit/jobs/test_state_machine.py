@@ -13,14 +13,8 @@ from service.auth.store import ProjectStore
 from service.clock import SystemClock
 from service.db.engine import create_engine, create_session_factory
 from service.db.migrate import upgrade_database_async
-from service.jobs.records import (
-    TERMINAL_STATUSES,
-    TRANSITIONS,
-    JobRecord,
-    JobStatus,
-    NewEvent,
-    can_transition,
-)
+from service.jobs.records import JobRecord, NewEvent
+from service.jobs.state_machine import TERMINAL_STATUSES, TRANSITIONS, JobStatus, can_transition
 from service.jobs.store import JobStore
 
 ALL_PAIRS = list(itertools.product(JobStatus, JobStatus))

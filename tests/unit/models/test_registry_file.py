@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.cli.models import (
+from cli.models import (
     RegistryEditError,
     add_model,
     check_model_dir,

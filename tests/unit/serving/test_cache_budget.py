@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.serving.cache_budget import CacheBudget
+from service.serving.agent.cache_budget import CacheBudget
 
 
 def _budget(max_bytes: int, sizes: dict[str, int], max_entries: int | None = None) -> CacheBudget:

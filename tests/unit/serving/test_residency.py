@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from service.serving.agent.loaded_adapters import ResidencyRegistry
 from service.serving.errors import AgentBusy, EngineUnavailable
-from service.serving.residency import ResidencyRegistry
 
 
 class BoundedEngine:

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.serving.routing import AgentRing, rendezvous_order
+from service.serving.gateway.routing import AgentRing, rendezvous_order
 
 AGENTS = [f"http://10.0.0.{i}:8100" for i in range(1, 6)]
 KEYS = [f"ftm-{i:032x}" for i in range(2000)]

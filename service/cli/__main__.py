@@ -1,5 +1,0 @@
-"""``python -m service.cli``: the same CLI as the ``ftapi`` script."""
-
-from service.cli.main import app
-
-app()

@@ -1,0 +1,105 @@
+"""The runner contract: what the gpu worker hands a trainer, and what it gets back.
+
+The gpu worker (``gpu_runner.gpu_worker``) owns the job: it claims it, downloads inputs,
+keeps the heartbeat, relays progress into events and checkpoints into the blob store, and
+finishes the job. A ``Trainer`` only trains, reporting through ``TrainingControl``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+
+class StopReason(StrEnum):
+    """Why the handler asks a trainer to stop early."""
+
+    CANCELLED = "cancelled"  # discard everything
+    PAUSED = "paused"  # save a checkpoint, then stop
+    SHUTDOWN = "shutdown"  # the worker is going away: save a checkpoint, then stop
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Everything a trainer needs, already resolved and downloaded."""
+
+    job_id: str
+    method: str  # "supervised" | "dpo"
+    base_model_id: str
+    base_model_dir: Path
+    max_seq_length: int
+    chat_template: str | None
+    lora_target_modules: tuple[str, ...]
+    max_lora_rank: int
+    training_file: Path
+    validation_file: Path | None
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    beta: float | None
+    seed: int
+    workdir: Path  # scratch space of this attempt, deleted afterwards
+    resume_from: Path | None = None  # a checkpoint directory to continue from
+    resume_step: int = 0
+    # An adapter to continue training from: the job started from a fine-tuned model or
+    # checkpoint (adapter_config.json + adapter_model.safetensors, on ``base_model_id``).
+    initial_adapter_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A finished training run."""
+
+    adapter_dir: Path  # adapter_config.json + adapter_model.safetensors
+    trained_tokens: int
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """What a trainer reports every few steps (keys as in OpenAI's metric events)."""
+
+    step: int
+    total_steps: int
+    values: dict[str, float] = field(default_factory=dict)
+
+
+class TrainingStopped(Exception):
+    """Raised by a trainer that stopped because ``stop_requested`` said so."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+class TrainingFailed(Exception):
+    """A failure the user can act on (``out_of_memory``, ``training_diverged``, …)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TrainingControl(Protocol):
+    """The handler's side of the contract, given to the trainer."""
+
+    async def report_metrics(self, metrics: StepMetrics) -> None:
+        """Record metrics of a step (an event, the metrics file, the ETA)."""
+        ...
+
+    async def save_checkpoint(self, step: int, directory: Path, metrics: dict[str, float]) -> None:
+        """Store a checkpoint the trainer wrote to ``directory`` (adapter + resumable state)."""
+        ...
+
+    def stop_requested(self) -> StopReason | None:
+        """Whether the trainer should stop now (checked between steps)."""
+        ...
+
+
+class Trainer(Protocol):
+    """Trains one job. Raises ``TrainingStopped`` or ``TrainingFailed`` when it does not finish."""
+
+    async def train(self, spec: TrainingSpec, control: TrainingControl) -> TrainingResult: ...
