@@ -26,8 +26,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gpu_runner.demo_model import build_tiny_llama
-from service.datasets.formats import DatasetFormat
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.validation.formats import DatasetFormat
 
 _VOCABULARY = (
     "the a model answer question data train token loss weight chat user assistant tool call "

@@ -37,6 +37,7 @@ from gpu_runner.training.distributed import Ranks
 from gpu_runner.training.flops import H100_BF16_DENSE_TFLOPS, model_flops_utilization
 from gpu_runner.training.loop import TrainingRun
 from gpu_runner.training.packing import micro_batches, plan_rows
+from service.jobs.methods import MethodType
 from service.jobs.trainer_contract import TrainingSpec
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -242,7 +243,7 @@ def main() -> None:
         data.write_bytes(chat_examples(args.examples, args.max_seq_length // 6, seed=0))
         spec = TrainingSpec(
             job_id="ftjob-bench",
-            method="supervised",
+            method=MethodType.SUPERVISED,
             base_model_id="bench",
             base_model_dir=model_dir,
             max_seq_length=args.max_seq_length,

@@ -121,7 +121,7 @@ def _timed(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def _child_validate(path: Path) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from service.datasets.validation import validate_jsonl
+    from service.datasets.validation.validator import validate_jsonl
 
     def chunks() -> Iterator[bytes]:
         with path.open("rb", buffering=0) as blob:

@@ -1,1 +1,2 @@
-"""The ``ftapi`` command line: operators' sub-commands (and, later, users')."""
+"""The ``ftapi`` command line, above ``service`` and ``gpu_runner``: a sub-command per process
+(api, workers, engine, agent, dev), operators' tasks (keys, db, openapi), and the user client."""

@@ -44,8 +44,8 @@ def agent(
     import uvicorn
 
     from service.logs import configure_logging
-    from service.runtime import blob_store_from_settings
     from service.serving.agent.app import AgentConfig, create_agent_app
+    from service.wiring.resources import blob_store_from_settings
 
     settings = Settings()
     configure_logging(settings.log_level)

@@ -68,7 +68,7 @@ def dev(
         base_url = f"http://{host}:{port}/v1"
         typer.echo(_banner(base_url, key, DEMO_MODEL_ID if can_train else None))
         uvicorn.run(
-            "service.http.app:create_app",
+            "service.api.app:create_app",
             factory=True,
             host=host,
             port=port,

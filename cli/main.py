@@ -71,7 +71,7 @@ def api(
 
     Settings().data_dir.mkdir(parents=True, exist_ok=True)
     uvicorn.run(
-        "service.http.app:create_app",
+        "service.api.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -90,7 +90,7 @@ def openapi(
     check: Annotated[bool, typer.Option(help="Fail if OUTPUT differs from the app.")] = False,
 ) -> None:
     """Print (or write, or check) the OpenAPI document generated from the app."""
-    from service.openapi_doc import render_openapi
+    from service.api.openapi_doc import render_openapi
 
     rendered = render_openapi()
     if output is None:

@@ -46,8 +46,8 @@ def worker(
     from arq.worker import Worker
 
     from gpu_runner.gpu_worker.tasks import gpu_worker_options
+    from service.ctl_worker.tasks import ctl_worker_options
     from service.observability.tracing import traced_worker_options
-    from service.worker.ctl import ctl_worker_options
 
     settings = Settings()
     options = (

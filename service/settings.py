@@ -89,7 +89,8 @@ class StorageSettings(BaseModel):
         default=24 * 3600,
         ge=0,
         description="A write left unfinished this long (its writer died) is swept by the ctl "
-        "worker: temp files on disk, multipart uploads on S3.",
+        "worker: temp files on disk, multipart uploads on S3, and a training attempt's uploads "
+        "that never became a model or checkpoint.",
     )
 
     @model_validator(mode="after")

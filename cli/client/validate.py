@@ -1,10 +1,10 @@
 """``ftapi files validate``: a training file checked here, before any upload, by the server's code.
 
-The same validator the ctl worker runs on stored files (``service.datasets.validation``) and,
-when a tokenizer is at hand, the same dataset report as ``GET /v1/files/{id}/report``
-(``service.datasets.report``). A tokenizer comes from ``--model``: a model directory, or the id
-of a registry entry with a local ``path`` (``FTAPI_MODELS__REGISTRY_PATH``); without one the
-token counts are skipped.
+The same validator the ctl worker runs on stored files
+(``service.datasets.validation.validator``) and, when a tokenizer is at hand, the same dataset
+report as ``GET /v1/files/{id}/report`` (``service.datasets.reports.dataset_report``). A
+tokenizer comes from ``--model``: a model directory, or the id of a registry entry with a local
+``path`` (``FTAPI_MODELS__REGISTRY_PATH``); without one the token counts are skipped.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from cli.client.units import format_bytes
 from service.settings import Settings
 
 if TYPE_CHECKING:  # the dataset code loads when the command runs, not with every ftapi command
-    from service.datasets.limits import ValidationLimits
-    from service.datasets.problems import Problem, ValidationReport
-    from service.datasets.report import DatasetReport
-    from service.datasets.tokenization import ChatTokenizer
+    from service.datasets.reports.dataset_report import DatasetReport
+    from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+    from service.datasets.validation.limits import ValidationLimits
+    from service.datasets.validation.problems import Problem, ValidationReport
 
 READ_CHUNK_BYTES = 1024 * 1024
 SHOWN_FINDINGS = 10
@@ -56,9 +56,9 @@ def validate(
 
     The server's own checks: format, every line, and token counts with --model.
     """
-    from service.datasets.formats import formats_for_method
-    from service.datasets.limits import training_data_limits
-    from service.datasets.validation import validate_jsonl
+    from service.datasets.validation.formats import formats_for_method
+    from service.datasets.validation.limits import training_data_limits
+    from service.datasets.validation.validator import validate_jsonl
 
     if not path.is_file():
         fail(f"{path} is not a file")
@@ -95,7 +95,7 @@ def _chunks_of(path: Path) -> Iterator[bytes]:
 def _token_report(
     path: Path, model: str, settings: Settings, limits: ValidationLimits
 ) -> DatasetReport:
-    from service.datasets.report import report_of_jsonl
+    from service.datasets.reports.dataset_report import report_of_jsonl
     from service.errors import FtapiError
 
     try:
@@ -107,7 +107,7 @@ def _token_report(
 
 def _tokenizer_for(model: str, settings: Settings) -> tuple[str, ChatTokenizer]:
     """``model`` as a directory, else as a registry id whose files are on this machine."""
-    from service.datasets.tokenization import ChatTokenizer
+    from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
     from service.models.registry import ModelRegistry
 
     directory = Path(model)

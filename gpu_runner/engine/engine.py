@@ -48,10 +48,12 @@ from gpu_runner.engine.schemas import (
     UnloadLoRAAdapterRequest,
 )
 from gpu_runner.engine.worker import ModelWorker
-from service.datasets.chat_messages import MalformedExampleError
-from service.datasets.chat_template import ChatTemplateRenderError
-from service.datasets.tokenization import ChatTokenizer
-from service.datasets.tokenizer_files import read_tokenizer_files
+from service.datasets.for_gpu_runner import (
+    ChatTemplateRenderError,
+    ChatTokenizer,
+    MalformedExampleError,
+    read_tokenizer_files,
+)
 from service.errors import ModelTokenizerError
 
 logger = logging.getLogger(__name__)

@@ -19,11 +19,13 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.jobs.methods import MethodType
 from service.jobs.trainer_contract import TrainingSpec
 from service.models.adapters import AdapterInfo, InvalidAdapterError, validate_adapter
 from service.models.registry import VLLM_LORA_RANKS
 
 DEFAULT_DPO_BETA = 0.1
+_TRAINED_METHODS = (MethodType.SUPERVISED, MethodType.DPO)
 
 
 class LearningRateSchedule(StrEnum):
@@ -110,7 +112,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     job_id: str
-    method: str
+    method: MethodType
     base_model_id: str
     base_model_dir: Path
     max_seq_length: int = Field(ge=2)
@@ -152,8 +154,8 @@ class RunConfig(BaseModel):
         Reads and validates the initial adapter, if any: ``InvalidAdapterError`` when it is not
         one this base can train further.
         """
-        if spec.method not in ("supervised", "dpo"):
-            raise ValueError(f"method {spec.method!r} is not trained by LoraTrainer")
+        if spec.method not in _TRAINED_METHODS:
+            raise ValueError(f"method '{spec.method}' is not trained by LoraTrainer")
         rank = min(settings.lora_rank, spec.max_lora_rank)
         alpha = settings.lora_alpha if settings.lora_alpha is not None else 2.0 * rank
         target_modules = spec.lora_target_modules
@@ -203,7 +205,7 @@ class RunConfig(BaseModel):
     @property
     def is_dpo(self) -> bool:
         """Whether this run trains on preference pairs."""
-        return self.method == "dpo"
+        return self.method is MethodType.DPO
 
     @property
     def adapter_dir(self) -> Path:

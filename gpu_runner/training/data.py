@@ -21,15 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpu_runner.training.errors import UnusableTrainingDataError
-from service.datasets.formats import DatasetFormat, detect_format, formats_for_method
-from service.datasets.tokenization import ChatTokenizer, Tokenized
-from service.datasets.tokenized import (
+from service.datasets.for_gpu_runner import (
+    ChatTokenizer,
+    DatasetFormat,
     ExampleIssue,
     IssueSeverity,
+    Tokenized,
     TokenizedExample,
     TokenizedPreference,
+    detect_format,
+    formats_for_method,
+    iter_examples,
 )
-from service.datasets.validation import iter_examples
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +129,7 @@ def load_training_data(path: Path, tokenizer: ChatTokenizer, method: str) -> Tra
     flush()
     if not units:
         raise UnusableTrainingDataError(
-            f"{path.name} holds no example that can be trained for method {method!r}."
+            f"{path.name} holds no example that can be trained for method '{method}'."
         )
     if n_dropped:
         logger.warning("skipped %d unusable examples of %s", n_dropped, path.name)

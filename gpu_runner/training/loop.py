@@ -52,7 +52,7 @@ from gpu_runner.training.model import (
 from gpu_runner.training.objectives import Objective, SupervisedObjective
 from gpu_runner.training.packing import Segment, collate, micro_batches, plan_rows
 from gpu_runner.training.schedule import learning_rate_at, warmup_steps
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.for_gpu_runner import ChatTokenizer
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,14 @@ Layout (see DESIGN.md, "Sources of truth")::
 
     projects/{project_id}/files/{file_id}
     projects/{project_id}/uploads/{upload_id}/parts/{part_id}
-    projects/{project_id}/jobs/{job_id}/checkpoints/step-{n}/...
-    projects/{project_id}/models/{model_id}/{adapter_config.json, adapter_model.safetensors, ...}
+    projects/{project_id}/jobs/{job_id}/attempts/{n}/checkpoints/step-{step}/...
+    projects/{project_id}/jobs/{job_id}/attempts/{n}/adapter/{adapter_config.json, ...}
+
+A training attempt writes only under its own ``attempts/{n}/`` prefix, so a runner that lost its
+claim can never overwrite what the attempt holding the job wrote or published. Rows store the
+prefix they point at (``fine_tuned_models.blob_prefix``, ``job_checkpoints.blob_prefix``), and
+readers take it from there: rows written before this layout point at the older
+``jobs/{job_id}/checkpoints/step-{step}/`` and ``models/{job_id}/`` prefixes.
 
 A key is `/`-separated segments of `[A-Za-z0-9._-]` that neither start with a dot nor are empty,
 so no key can name `..`, an absolute path, or the local store's private `.tmp/` directory.
@@ -80,28 +86,33 @@ def job_prefix(project_id: str, job_id: str) -> str:
     return f"{_project_root(project_id)}/jobs/{_checked_id('job_id', job_id)}/"
 
 
-def checkpoints_prefix(project_id: str, job_id: str) -> str:
-    """Prefix (ending in '/') of every checkpoint a job saved."""
-    return f"{job_prefix(project_id, job_id)}checkpoints/"
+def attempt_prefix(project_id: str, job_id: str, attempt: int) -> str:
+    """Prefix (ending in '/') of everything one training attempt of a job writes."""
+    if attempt < 1:
+        raise InvalidBlobKey(f"invalid attempt {attempt}: must be >= 1")
+    return f"{job_prefix(project_id, job_id)}attempts/{attempt}/"
 
 
-def checkpoint_prefix(project_id: str, job_id: str, step: int) -> str:
-    """Prefix (ending in '/') of the checkpoint a job saved at `step`."""
+def checkpoint_prefix(project_id: str, job_id: str, attempt: int, step: int) -> str:
+    """Prefix (ending in '/') of the checkpoint that attempt `attempt` of a job saved at `step`."""
     if step < 0:
         raise InvalidBlobKey(f"invalid checkpoint step {step}: must be >= 0")
-    return f"{checkpoints_prefix(project_id, job_id)}step-{step}/"
+    return f"{attempt_prefix(project_id, job_id, attempt)}checkpoints/step-{step}/"
 
 
-def checkpoint_object_key(project_id: str, job_id: str, step: int, name: str) -> str:
+def checkpoint_object_key(project_id: str, job_id: str, attempt: int, step: int, name: str) -> str:
     """Key of one file of a checkpoint; `name` may be a relative key such as `adapter/x.json`."""
-    return f"{checkpoint_prefix(project_id, job_id, step)}{validate_key(name)}"
+    return f"{checkpoint_prefix(project_id, job_id, attempt, step)}{validate_key(name)}"
 
 
-def model_prefix(project_id: str, model_id: str) -> str:
-    """Prefix (ending in '/') of a published fine-tuned model's adapter files."""
-    return f"{_project_root(project_id)}/models/{_checked_id('model_id', model_id)}/"
+def adapter_prefix(project_id: str, job_id: str, attempt: int) -> str:
+    """Prefix (ending in '/') of the adapter attempt `attempt` of a job trained; it is the
+    fine-tuned model's blob prefix once that attempt publishes."""
+    return f"{attempt_prefix(project_id, job_id, attempt)}adapter/"
 
 
-def model_object_key(project_id: str, model_id: str, name: str) -> str:
-    """Key of one file of a published model, e.g. `adapter_config.json` or `manifest.json`."""
-    return f"{model_prefix(project_id, model_id)}{_checked_id('model object name', name)}"
+def adapter_object_key(project_id: str, job_id: str, attempt: int, name: str) -> str:
+    """Key of one file of an attempt's adapter, e.g. `adapter_config.json` or `manifest.json`."""
+    return (
+        f"{adapter_prefix(project_id, job_id, attempt)}{_checked_id('adapter object name', name)}"
+    )

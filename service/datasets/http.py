@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from service.datasets.http_schemas import DatasetPreviewObject, DatasetReportObject
-from service.http.dependencies import CallerDep, DatasetsDep
+from service.datasets.schemas import DatasetPreviewObject, DatasetReportObject
+from service.datasets.service import DatasetService
+from service.http.dependencies import CallerDep
+
+DatasetsDep: TypeAlias = NamedDependency[DatasetService]
 
 ModelQuery = Annotated[str, QueryParameter(description="Base model id to tokenize for.")]
 

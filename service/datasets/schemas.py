@@ -1,237 +1,171 @@
-"""msgspec schemas of the three formats, decoded and type-checked in C by the fast path.
-
-These structs are also where :mod:`service.datasets.rules` reads the allowed roles and the
-allowed keys of each message, so a key is added in one place. The rules module stays the
-source of truth for everything else: the fast path only ever accepts a line that the rules
-accept without a problem or warning (tests/unit/datasets/test_validation_properties.py
-checks that both agree).
-"""
+"""HTTP shapes of the dataset extensions: report, preview (and the estimate's report part)."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-import msgspec
-from msgspec import Meta, Struct, UnsetType
+from pydantic import BaseModel, Field
 
-from service.datasets.formats import DatasetFormat
-
-# OpenAI takes image inputs as HTTP(S) URLs or base64 data URLs.
-IMAGE_URL_PATTERN = re.compile(r"^(?:https?://|data:image/)")
-IMAGE_DETAILS = ("low", "high", "auto")
-MAX_LEGACY_FUNCTIONS = 128
-
-NonEmptyStr = Annotated[str, Meta(min_length=1)]
+from service.datasets.reports.dataset_report import DatasetReport
+from service.datasets.service import LinePreview
 
 
-class _Strict(Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base: unknown keys fail the fast path, so the rules can name them."""
+class TokenDistributionObject(BaseModel):
+    min: int
+    p50: int
+    p95: int
+    max: int
 
 
-class TextOnlyPart(_Strict):
-    """A text part where only text is allowed; untagged, as msgspec checks tags only in unions."""
+class TokenHistogramObject(BaseModel):
+    """Trainable examples by token count: ``counts[i]`` have from ``edges[i]`` up to, not
+    including, ``edges[i + 1]`` tokens (the last bucket also holds ``edges[-1]``). Up to 20 equal
+    buckets from 0 to ``max_seq_length`` (twice that for preference examples, which are two
+    sequences)."""
 
-    type: Literal["text"]
+    edges: list[int] = Field(description="Bucket bounds in tokens, one more than `counts`.")
+    counts: list[int] = Field(description="Trainable examples in each bucket.")
+
+
+class TokenCounts(BaseModel):
+    """Tokens of the trainable examples; ``trained`` are those the loss covers."""
+
+    total: int
+    trained: int
+    per_example: TokenDistributionObject | None = Field(
+        description="Spread of tokens per example; null when no example is trainable."
+    )
+    histogram: TokenHistogramObject | None = Field(
+        description="Tokens per example in buckets; null only in reports computed before "
+        "histograms existed."
+    )
+
+
+class ReportIssueObject(BaseModel):
+    line: int
+    code: str
+    severity: Literal["error", "warning"]
+    param: str | None
+    message: str
+
+
+class DatasetReportObject(BaseModel):
+    """``GET /v1/files/{id}/report``: the file tokenized for one model."""
+
+    object: Literal["fine_tuning.dataset_report"] = "fine_tuning.dataset_report"
+    file_id: str
+    model: str
+    format: str | None
+    max_seq_length: int
+    n_examples: int
+    n_trainable_examples: int
+    n_truncated: int
+    tokens: TokenCounts
+    issue_counts: dict[str, int]
+    issues: list[ReportIssueObject]
+
+    @classmethod
+    def of(cls, file_id: str, report: DatasetReport) -> DatasetReportObject:
+        """The wire shape of a report."""
+        distribution = report.tokens_per_example
+        histogram = report.token_histogram
+        return cls(
+            file_id=file_id,
+            model=report.model,
+            format=report.format,
+            max_seq_length=report.max_seq_length,
+            n_examples=report.n_examples,
+            n_trainable_examples=report.n_trainable_examples,
+            n_truncated=report.n_truncated,
+            tokens=TokenCounts(
+                total=report.total_tokens,
+                trained=report.trained_tokens,
+                per_example=None
+                if distribution is None
+                else TokenDistributionObject(
+                    min=distribution.min,
+                    p50=distribution.p50,
+                    p95=distribution.p95,
+                    max=distribution.max,
+                ),
+                histogram=None
+                if histogram is None
+                else TokenHistogramObject(edges=histogram.edges, counts=histogram.counts),
+            ),
+            issue_counts=report.issue_counts,
+            issues=[
+                ReportIssueObject(
+                    line=issue.line,
+                    code=issue.code,
+                    severity="error" if issue.severity == "error" else "warning",
+                    param=issue.param,
+                    message=issue.message,
+                )
+                for issue in report.issues
+            ],
+        )
+
+
+class PreviewTokenObject(BaseModel):
+    id: int
     text: str
-
-
-class TextPart(_Strict, tag_field="type", tag="text"):
-    """A text part of a user message."""
-
-    text: str
-
-
-class ImageUrl(_Strict):
-    """Where an image input lives."""
-
-    url: Annotated[str, Meta(pattern=IMAGE_URL_PATTERN.pattern)]
-    detail: Literal["low", "high", "auto"] = "auto"
-
-
-class ImagePart(_Strict, tag_field="type", tag="image_url"):
-    """An image part of a user message."""
-
-    image_url: ImageUrl
-
-
-TextParts = Annotated[list[TextOnlyPart], Meta(min_length=1)]
-UserParts = Annotated[list[TextPart | ImagePart], Meta(min_length=1)]
-
-
-class _Message(_Strict, tag_field="role"):
-    """Base of the message structs: the role is the tag that picks one."""
-
-
-class SystemMessage(_Message, tag="system"):
-    """System prompt."""
-
-    content: NonEmptyStr | TextParts
-    name: str | None = None
-
-
-class DeveloperMessage(_Message, tag="developer"):
-    """Developer prompt (the newer name of the system role)."""
-
-    content: NonEmptyStr | TextParts
-    name: str | None = None
-
-
-class UserMessage(_Message, tag="user"):
-    """A user turn; the only one that may hold images."""
-
-    content: NonEmptyStr | UserParts
-    name: str | None = None
-
-
-class FunctionCall(_Strict):
-    """A call of a function: ``arguments`` is JSON text (checked by the rules, not the type)."""
-
-    name: NonEmptyStr
-    arguments: str
-
-
-class ToolCall(_Strict):
-    """One entry of an assistant's ``tool_calls``."""
-
-    id: NonEmptyStr
-    function: FunctionCall
-    type: Literal["function"] = "function"
-
-
-class AssistantMessage(_Message, tag="assistant"):
-    """An assistant turn: trained on unless ``weight`` is 0."""
-
-    content: str | list[TextOnlyPart] | None = None
-    name: str | None = None
-    weight: Literal[0, 1] = 1
-    tool_calls: list[ToolCall] | None = None
-    function_call: FunctionCall | None = None
-    refusal: str | None = None
-
-
-class ToolMessage(_Message, tag="tool"):
-    """The result of a tool call; an empty result is allowed."""
-
-    content: str | TextParts
-    tool_call_id: NonEmptyStr
-    name: str | None = None
-
-
-class FunctionMessage(_Message, tag="function"):
-    """The result of a legacy function call."""
-
-    name: NonEmptyStr
-    content: str
-
-
-Message = (
-    SystemMessage
-    | DeveloperMessage
-    | UserMessage
-    | AssistantMessage
-    | ToolMessage
-    | FunctionMessage
-)
-MESSAGE_TYPES: tuple[type[_Message], ...] = (
-    SystemMessage,
-    DeveloperMessage,
-    UserMessage,
-    AssistantMessage,
-    ToolMessage,
-    FunctionMessage,
-)
-Messages = Annotated[list[Message], Meta(min_length=1)]
-
-
-class FunctionDefinition(_Strict):
-    """A function the model may call; ``parameters`` is a JSON schema."""
-
-    name: NonEmptyStr
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
-
-
-class FunctionTool(_Strict):
-    """One entry of ``tools``."""
-
-    type: Literal["function"]
-    function: FunctionDefinition
-
-
-class ChatExample(_Strict):
-    """One line of a chat (supervised) file."""
-
-    messages: Messages
-    tools: list[FunctionTool] | None = None
-    parallel_tool_calls: bool | None = None
-    functions: (
-        Annotated[list[FunctionDefinition], Meta(min_length=1, max_length=MAX_LEGACY_FUNCTIONS)]
-        | None
-    ) = None
-
-
-class PreferenceInput(_Strict):
-    """The shared prompt of a preference example."""
-
-    messages: Messages
-    tools: list[FunctionTool] | None = None
-    parallel_tool_calls: bool | None = None
-
-
-class OutputMessage(_Strict):
-    """A preferred or non-preferred answer: one text-only assistant message."""
-
-    role: Literal["assistant"]
-    content: NonEmptyStr
-
-
-OneOutput = Annotated[list[OutputMessage], Meta(min_length=1, max_length=1)]
-
-
-class PreferenceExample(_Strict):
-    """One line of a preference (DPO) file; exactly one key of each output pair is set."""
-
-    input: PreferenceInput
-    preferred_output: OneOutput | UnsetType = msgspec.UNSET
-    non_preferred_output: OneOutput | UnsetType = msgspec.UNSET
-    preferred_completion: OneOutput | UnsetType = msgspec.UNSET
-    non_preferred_completion: OneOutput | UnsetType = msgspec.UNSET
-
-
-class CompletionExample(_Strict):
-    """One line of a legacy prompt/completion file."""
-
-    prompt: str
-    completion: NonEmptyStr
-
-
-SCHEMA_BY_FORMAT: dict[DatasetFormat, type[Struct]] = {
-    DatasetFormat.CHAT: ChatExample,
-    DatasetFormat.PREFERENCE: PreferenceExample,
-    DatasetFormat.COMPLETION: CompletionExample,
-}
-
-
-def struct_keys(schema: type[Struct]) -> frozenset[str]:
-    """The JSON keys a struct accepts, its tag field included."""
-    keys = {field.encode_name for field in msgspec.structs.fields(schema)}
-    tag_field = schema.__struct_config__.tag_field
-    if tag_field is not None:
-        keys.add(tag_field)
-    return frozenset(keys)
-
-
-def _role_of(schema: type[_Message]) -> str:
-    tag = schema.__struct_config__.tag
-    if not isinstance(tag, str):
-        raise TypeError(f"{schema.__name__} must set its role as a str tag")
-    return tag
-
-
-ROLES: tuple[str, ...] = tuple(_role_of(schema) for schema in MESSAGE_TYPES)
-MESSAGE_KEYS_BY_ROLE: dict[str, frozenset[str]] = {
-    _role_of(schema): struct_keys(schema) for schema in MESSAGE_TYPES
-}
-ALL_MESSAGE_KEYS: frozenset[str] = frozenset().union(*MESSAGE_KEYS_BY_ROLE.values())
+    trained: bool
+
+
+class SequencePreviewObject(BaseModel):
+    """One sequence: ``example``, or ``chosen`` / ``rejected`` for preference data."""
+
+    label: str
+    truncated: bool
+    marked_text: str
+    tokens: list[PreviewTokenObject]
+
+
+class PreviewIssueObject(BaseModel):
+    code: str
+    severity: str
+    param: str | None
+    message: str
+
+
+class DatasetPreviewObject(BaseModel):
+    """``GET /v1/files/{id}/preview``: one line rendered; trained text is wrapped in ⟦ ⟧."""
+
+    object: Literal["fine_tuning.dataset_preview"] = "fine_tuning.dataset_preview"
+    file_id: str
+    model: str
+    line: int
+    format: str
+    sequences: list[SequencePreviewObject]
+    issues: list[PreviewIssueObject]
+
+    @classmethod
+    def of(cls, file_id: str, model: str, preview: LinePreview) -> DatasetPreviewObject:
+        """The wire shape of a line preview."""
+        return cls(
+            file_id=file_id,
+            model=model,
+            line=preview.line,
+            format=preview.format.value,
+            sequences=[
+                SequencePreviewObject(
+                    label=sequence.label,
+                    truncated=sequence.truncated,
+                    marked_text=sequence.marked_text,
+                    tokens=[
+                        PreviewTokenObject(id=token.id, text=token.text, trained=token.trained)
+                        for token in sequence.tokens
+                    ],
+                )
+                for sequence in preview.preview.sequences
+            ],
+            issues=[
+                PreviewIssueObject(
+                    code=issue.code.value,
+                    severity=issue.severity.value,
+                    param=issue.param,
+                    message=issue.message,
+                )
+                for issue in preview.preview.issues
+            ],
+        )

@@ -13,19 +13,23 @@ from service.blobstore import BlobStore
 from service.blobstore.keys import file_key
 from service.clock import Clock, to_seconds
 from service.datasets.blob_source import consume_in_thread
-from service.datasets.formats import DatasetFormat, detect_format, normalize_preference_keys
-from service.datasets.limits import ValidationLimits
-from service.datasets.lines import split_lines
-from service.datasets.report import DatasetReport, report_of_jsonl
-from service.datasets.report_store import DatasetReportStore
-from service.datasets.token_preview import ExamplePreview
-from service.datasets.tokenization import ChatTokenizer
-from service.datasets.validation import validate_jsonl
+from service.datasets.reports.dataset_report import DatasetReport, report_of_jsonl
+from service.datasets.reports.store import DatasetReportStore
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.tokenization.preview import ExamplePreview
+from service.datasets.tokenization.tokenizer_cache import TokenizerCache
+from service.datasets.validation.formats import (
+    DatasetFormat,
+    detect_format,
+    normalize_preference_keys,
+)
+from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.lines import split_lines
+from service.datasets.validation.validator import validate_jsonl
 from service.errors import InvalidRequest
 from service.files.records import FilePurpose, FileRecord
 from service.files.service import FileService
 from service.models.registry import ModelRegistry
-from service.models.tokenizers import TokenizerCache
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -196,6 +197,7 @@ class CheckpointRow(Base):
     step_number: Mapped[int] = mapped_column(Integer)
     metrics_json: Mapped[str] = mapped_column(Text)
     fine_tuned_model_checkpoint: Mapped[str] = mapped_column(String(512), unique=True)
+    blob_prefix: Mapped[str] = mapped_column(String(512))
 
 
 class FineTunedModelRow(Base):
@@ -213,6 +215,22 @@ class FineTunedModelRow(Base):
     deleted_at: Mapped[int | None] = mapped_column(BigInteger)
     # Set by the blob reaper once the adapter and the job's checkpoints are gone from the store.
     blobs_deleted_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PendingBlobRow(Base):
+    """Blobs no row refers to (yet): a blob prefix (ending in ``/``) or one key that a training
+    attempt wrote before the row publishing it, or that a pruned checkpoint left behind. The
+    transaction writing the referring row deletes the entry; the sweep deletes the blobs of
+    entries older than its grace period."""
+
+    __tablename__ = "pending_blobs"
+
+    target: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    pending_since: Mapped[int] = mapped_column(BigInteger, index=True)
+    # Set by the sweep before it deletes the blobs, so a late commit can no longer adopt them.
+    doomed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class CheckpointPermissionRow(Base):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Schema
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
@@ -13,8 +14,8 @@ from service.auth.caller import Caller
 from service.errors import InvalidRequest
 from service.files.records import UPLOADABLE_PURPOSES, FileSpec
 from service.files.schemas import FileDeleted, FileObject
-from service.files.service import IncomingFile, check_file_spec
-from service.http.dependencies import CallerDep, FilesDep
+from service.files.service import FileService, IncomingFile, check_file_spec
+from service.http.dependencies import CallerDep
 from service.http.multipart import MultipartReader, boundary_of
 from service.http.schemas import CursorPage
 from service.http.streaming import (
@@ -34,6 +35,8 @@ _FILE_FORM = multipart_operation(
     },
     ["file", "purpose"],
 )
+
+FilesDep: TypeAlias = NamedDependency[FileService]
 
 
 class FilesController(Controller):

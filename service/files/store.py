@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.engine import SessionFactory
 from service.db.tables import FileRow
@@ -26,23 +27,7 @@ class FileStore:
     async def insert(self, record: FileRecord) -> None:
         """Add a file row."""
         async with self._sessions.begin() as session:
-            session.add(
-                FileRow(
-                    id=record.id,
-                    project_id=record.project_id,
-                    purpose=record.purpose.value,
-                    filename=record.filename,
-                    bytes=record.bytes,
-                    sha256=record.sha256,
-                    status=record.status.value,
-                    status_details=record.status_details,
-                    created_at=record.created_at,
-                    created_us=record.created_us,
-                    expires_at=record.expires_at,
-                    data_format=record.data_format,
-                    n_examples=record.n_examples,
-                )
-            )
+            add_file_in(session, record)
 
     async def get(self, project_id: str, file_id: str) -> FileRecord | None:
         """The project's file, or None (missing and foreign look alike)."""
@@ -135,6 +120,27 @@ class FileStore:
                 .limit(limit)
             )
             return [(project_id, file_id) for project_id, file_id in rows]
+
+
+def add_file_in(session: AsyncSession, record: FileRecord) -> None:
+    """Add a file row in the caller's transaction (a training attempt's publication)."""
+    session.add(
+        FileRow(
+            id=record.id,
+            project_id=record.project_id,
+            purpose=record.purpose.value,
+            filename=record.filename,
+            bytes=record.bytes,
+            sha256=record.sha256,
+            status=record.status.value,
+            status_details=record.status_details,
+            created_at=record.created_at,
+            created_us=record.created_us,
+            expires_at=record.expires_at,
+            data_format=record.data_format,
+            n_examples=record.n_examples,
+        )
+    )
 
 
 def _record(row: FileRow | Row[Any]) -> FileRecord:

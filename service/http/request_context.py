@@ -16,14 +16,21 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Histogram
 
 from service.logs import request_id_var
-from service.observability.metrics import observe_request
 
 logger = logging.getLogger("ftapi.access")
 
 _REQUEST_ID_KEY = "ftapi.request_id"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "ftapi_http_request_duration_seconds",
+    "HTTP request latency by route template.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -71,7 +78,7 @@ class AccessLogMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send_wrapper)
         finally:
             elapsed_s = time.perf_counter() - started
-            observe_request(
+            _observe_request(
                 str(scope.get("method")),
                 str(scope.get("path_template") or "unmatched"),
                 status_code,
@@ -87,3 +94,7 @@ class AccessLogMiddleware(ASGIMiddleware):
                 },
             )
             request_id_var.reset(token)
+
+
+def _observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)

@@ -1,1 +1,2 @@
-"""Fine-tuning jobs: request shapes, hyperparameters, and (later) the state machine and queues."""
+"""Fine-tuning jobs: typed methods and hyperparameters, the state machine, the store, the
+preflight, validation, the reconciler, and the contract a trainer implements."""

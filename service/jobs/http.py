@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import ServerSentEvent
 from litestar.response.base import ASGIResponse
 from litestar.response.sse import ServerSentEventMessage
 
 from service.auth.caller import Caller
-from service.datasets.http_schemas import DatasetReportObject
-from service.http.dependencies import CallerDep, JobsDep, PreflightDep
+from service.datasets.schemas import DatasetReportObject
+from service.http.dependencies import CallerDep
 from service.http.schemas import CursorPage
+from service.jobs.preflight import JobPreflight
 from service.jobs.schemas import (
     CheckpointObject,
     EstimateObject,
@@ -28,6 +30,9 @@ from service.jobs.schemas import (
 from service.jobs.service import JobService
 
 STREAM_POLL_INTERVAL_S = 0.5
+
+JobsDep: TypeAlias = NamedDependency[JobService]
+PreflightDep: TypeAlias = NamedDependency[JobPreflight]
 
 
 class _EventStream(ServerSentEvent):
@@ -79,7 +84,12 @@ class FineTuningController(Controller):
     ) -> FineTuningJobObject:
         """Check the request (model, files, method and format, quotas) and create the job in
         ``validating_files``; validation and training then run on the queues."""
-        job = await jobs.create(caller, data, idempotency_key=idempotency_key)
+        job = await jobs.create(
+            caller,
+            data.to_domain(),
+            request_hash=data.fingerprint(),
+            idempotency_key=idempotency_key,
+        )
         return FineTuningJobObject.of(job)
 
     @get("/jobs", summary="List fine-tuning jobs")
@@ -175,11 +185,12 @@ class FineTuningController(Controller):
         """Takes the body of ``POST /v1/fine_tuning/jobs`` and answers, without creating a job:
         the resolved hyperparameters, estimated trained tokens and duration, the dataset reports,
         and every problem that would make the job fail."""
-        result = await preflight.check(caller, data)
+        request = data.to_domain()
+        result = await preflight.check(caller, request)
         hyper = result.hyperparameters
         return EstimateObject(
-            model=data.model,
-            method=data.method_type,
+            model=request.model,
+            method=request.method.type.value,
             ok=result.ok,
             problems=[
                 JobProblemObject(code=p.code, message=p.message, param=p.param)
@@ -197,10 +208,10 @@ class FineTuningController(Controller):
             estimated_duration_seconds=result.estimated_duration_s,
             training_report=None
             if result.training_report is None
-            else DatasetReportObject.of(data.training_file, result.training_report),
+            else DatasetReportObject.of(request.training_file, result.training_report),
             validation_report=None
-            if result.validation_report is None or data.validation_file is None
-            else DatasetReportObject.of(data.validation_file, result.validation_report),
+            if result.validation_report is None or request.validation_file is None
+            else DatasetReportObject.of(request.validation_file, result.validation_report),
         )
 
 

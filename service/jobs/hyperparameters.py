@@ -1,12 +1,9 @@
-"""Resolving ``"auto"`` hyperparameters the way OpenAI does (reference §4.7), as pure functions."""
+"""The rules that resolve ``"auto"`` hyperparameters the way OpenAI does (reference §4.7), as
+pure functions of the training data's size (``service.jobs.methods`` applies them)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
-
-Auto = Literal["auto"]
 
 MIN_EPOCH_EXAMPLES = 100  # "at least ~100 example passes" rule of the cookbook
 MAX_EPOCH_EXAMPLES = 25_000
@@ -14,26 +11,6 @@ DEFAULT_EPOCHS = 3
 MAX_AUTO_EPOCHS = 25
 MAX_BATCH_SIZE = 256
 DEFAULT_DPO_BETA = 0.1
-
-
-@dataclass(frozen=True)
-class RequestedHyperparameters:
-    """What the caller asked for; ``"auto"`` where they left the choice to us."""
-
-    n_epochs: int | Auto = "auto"
-    batch_size: int | Auto = "auto"
-    learning_rate_multiplier: float | Auto = "auto"
-    beta: float | Auto | None = None  # DPO only
-
-
-@dataclass(frozen=True)
-class ResolvedHyperparameters:
-    """Concrete numbers a trainer can use."""
-
-    n_epochs: int
-    batch_size: int
-    learning_rate_multiplier: float
-    beta: float | None = None
 
 
 def auto_n_epochs(n_examples: int) -> int:
@@ -59,25 +36,3 @@ def auto_learning_rate_multiplier(batch_size: int) -> float:
     if batch_size >= 8:
         return 1.5
     return 1.0
-
-
-def resolve(requested: RequestedHyperparameters, n_examples: int) -> ResolvedHyperparameters:
-    """Concrete hyperparameters for a data set of ``n_examples`` examples."""
-    batch_size = (
-        auto_batch_size(n_examples) if requested.batch_size == "auto" else requested.batch_size
-    )
-    n_epochs = auto_n_epochs(n_examples) if requested.n_epochs == "auto" else requested.n_epochs
-    multiplier = (
-        auto_learning_rate_multiplier(batch_size)
-        if requested.learning_rate_multiplier == "auto"
-        else requested.learning_rate_multiplier
-    )
-    beta: float | None = None
-    if requested.beta is not None:
-        beta = DEFAULT_DPO_BETA if requested.beta == "auto" else requested.beta
-    return ResolvedHyperparameters(
-        n_epochs=n_epochs,
-        batch_size=batch_size,
-        learning_rate_multiplier=float(multiplier),
-        beta=beta,
-    )

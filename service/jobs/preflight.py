@@ -13,16 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from service.auth.caller import Caller
-from service.datasets.formats import DatasetFormat, formats_for_method
-from service.datasets.report import DatasetReport
+from service.datasets.reports.dataset_report import DatasetReport
 from service.datasets.service import DatasetService
+from service.datasets.validation.formats import DatasetFormat, formats_for_method
 from service.errors import FtapiError
 from service.files.records import FileRecord, FileStatus
-from service.jobs.hyperparameters import ResolvedHyperparameters, resolve
-from service.jobs.schemas import JobCreate
+from service.jobs.methods import MethodSpec, MethodType, ResolvedHyperparameters
+from service.jobs.records import JobRequest
 from service.models.access import ModelAccess
-
-SUPPORTED_METHODS = ("supervised", "dpo")
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class Preflight:
     problems: list[JobProblem] = field(default_factory=list)
     training_report: DatasetReport | None = None
     validation_report: DatasetReport | None = None
-    hyperparameters: ResolvedHyperparameters | None = None
+    method: MethodSpec | None = None  # the request's, its hyperparameters resolved
     estimated_trained_tokens: int | None = None
     estimated_duration_s: float | None = None
 
@@ -49,6 +47,11 @@ class Preflight:
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
+
+    @property
+    def hyperparameters(self) -> ResolvedHyperparameters | None:
+        """The resolved hyperparameters, once the training data was read."""
+        return None if self.method is None else self.method.hyperparameters.numbers()
 
 
 class JobPreflight:
@@ -67,15 +70,15 @@ class JobPreflight:
         self._min_training_examples = min_training_examples
         self._tokens_per_second = tokens_per_second
 
-    async def check(self, caller: Caller, request: JobCreate) -> Preflight:
+    async def check(self, caller: Caller, request: JobRequest) -> Preflight:
         """Every problem of ``request``, plus reports and estimates where they can be made."""
         result = Preflight()
-        method = request.method_type
-        if method not in SUPPORTED_METHODS:
+        method = request.method
+        if not isinstance(method, MethodSpec):
             result.problems.append(
                 JobProblem(
                     "unsupported_method",
-                    f"method.type '{method}' is not supported; use 'supervised' or 'dpo'.",
+                    f"method.type '{method.type}' is not supported; use 'supervised' or 'dpo'.",
                     "method.type",
                 )
             )
@@ -87,12 +90,12 @@ class JobPreflight:
             code = error.code or "model_not_available"
             result.problems.append(JobProblem(code, error.message, "model"))
         training = await self._usable_file(
-            caller, request.training_file, "training_file", method, result
+            caller, request.training_file, "training_file", method.type, result
         )
         validation = None
         if request.validation_file is not None:
             validation = await self._usable_file(
-                caller, request.validation_file, "validation_file", method, result
+                caller, request.validation_file, "validation_file", method.type, result
             )
         if training is not None and (training.n_examples or 0) < self._min_training_examples:
             result.problems.append(
@@ -113,18 +116,17 @@ class JobPreflight:
             self._report_problems(result.validation_report, "validation_file", result)
         if result.training_report is not None:
             report = result.training_report
-            result.hyperparameters = resolve(
-                request.requested_hyperparameters(), report.n_trainable_examples
-            )
+            result.method = method.resolve(report.n_trainable_examples)
+            n_epochs = result.method.hyperparameters.numbers().n_epochs
             # OpenAI bills every token of every (truncated) example, once per epoch.
-            result.estimated_trained_tokens = report.total_tokens * result.hyperparameters.n_epochs
+            result.estimated_trained_tokens = report.total_tokens * n_epochs
             result.estimated_duration_s = round(
                 result.estimated_trained_tokens / self._tokens_per_second, 1
             )
         return result
 
     async def _usable_file(
-        self, caller: Caller, file_id: str, param: str, method: str, result: Preflight
+        self, caller: Caller, file_id: str, param: str, method: MethodType, result: Preflight
     ) -> FileRecord | None:
         code = f"invalid_{param}"
         try:

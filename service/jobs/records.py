@@ -1,4 +1,4 @@
-"""Job domain records: the job, its events and checkpoints."""
+"""Job domain records: a request for a job, the job, its events and checkpoints."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from service.jobs.methods import MethodSpec, RequestedMethod
 from service.jobs.state_machine import JobStatus
 
 
@@ -30,6 +31,20 @@ class JobError:
 
 
 @dataclass(frozen=True)
+class JobRequest:
+    """What a caller asks for: a job to create, or to estimate."""
+
+    model: str
+    training_file: str
+    validation_file: str | None
+    suffix: str | None
+    seed: int | None
+    method: RequestedMethod
+    integrations: list[dict[str, Any]] | None
+    metadata: dict[str, str] | None
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """A fine-tuning job."""
 
@@ -41,8 +56,7 @@ class JobRecord:
     validation_file: str | None
     suffix: str | None
     seed: int
-    method: dict[str, Any]  # the request's method block, ``type`` always set
-    hyperparameters: dict[str, Any]  # resolved numbers once known, else as requested
+    method: MethodSpec  # its hyperparameters: resolved numbers once known, else as requested
     integrations: list[dict[str, Any]] | None
     metadata: dict[str, str] | None
     status: JobStatus
@@ -56,11 +70,6 @@ class JobRecord:
     finished_at: int | None = None
     estimated_finish: int | None = None
     heartbeat_us: int | None = None
-
-    @property
-    def method_type(self) -> str:
-        """``supervised`` or ``dpo``."""
-        return str(self.method["type"])
 
 
 @dataclass(frozen=True)
@@ -99,3 +108,4 @@ class CheckpointRecord:
     step_number: int
     metrics: dict[str, float]
     fine_tuned_model_checkpoint: str
+    blob_prefix: str  # where its files are: the prefix of the attempt that saved it

@@ -3,14 +3,16 @@ by the estimate endpoint) and the job, event and checkpoint objects (strict-SDK 
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from service.datasets.http_schemas import DatasetReportObject
+from service.datasets.schemas import DatasetReportObject
 from service.http.schemas import InputModel
-from service.jobs.hyperparameters import RequestedHyperparameters
-from service.jobs.records import CheckpointRecord, JobEvent, JobRecord
+from service.jobs import methods
+from service.jobs.records import CheckpointRecord, JobEvent, JobRecord, JobRequest
 from service.jobs.state_machine import JobStatus
 
 AutoOr = Literal["auto"]
@@ -28,11 +30,28 @@ class SupervisedHyperparameters(InputModel):
     batch_size: AutoOr | BatchSize = "auto"
     learning_rate_multiplier: AutoOr | Multiplier = "auto"
 
+    def to_domain(self) -> methods.Hyperparameters:
+        """These hyperparameters as the jobs domain holds them."""
+        return methods.Hyperparameters(
+            n_epochs=self.n_epochs,
+            batch_size=self.batch_size,
+            learning_rate_multiplier=self.learning_rate_multiplier,
+        )
+
 
 class DpoHyperparameters(SupervisedHyperparameters):
     """Hyperparameters of DPO: supervised ones plus ``beta``."""
 
     beta: AutoOr | Beta = "auto"
+
+    def to_domain(self) -> methods.DpoHyperparameters:
+        """These hyperparameters as the jobs domain holds them."""
+        return methods.DpoHyperparameters(
+            n_epochs=self.n_epochs,
+            batch_size=self.batch_size,
+            learning_rate_multiplier=self.learning_rate_multiplier,
+            beta=self.beta,
+        )
 
 
 class SupervisedMethod(InputModel):
@@ -110,31 +129,38 @@ class JobCreate(InputModel):
                 raise ValueError(f"method.{name} given but method.type is {self.method.type!r}")
         return self
 
-    @property
-    def method_type(self) -> str:
-        """``supervised`` unless ``method`` says otherwise."""
-        return "supervised" if self.method is None else self.method.type
+    def to_domain(self) -> JobRequest:
+        """The request as the jobs domain takes it."""
+        return JobRequest(
+            model=self.model,
+            training_file=self.training_file,
+            validation_file=self.validation_file,
+            suffix=self.suffix,
+            seed=self.seed,
+            method=self._requested_method(),
+            integrations=None
+            if self.integrations is None
+            else [integration.model_dump(exclude_none=True) for integration in self.integrations],
+            metadata=self.metadata,
+        )
 
-    def requested_hyperparameters(self) -> RequestedHyperparameters:
-        """The hyperparameters asked for, wherever in the body they were given."""
+    def fingerprint(self) -> str:
+        """A hash of the body, to tell an ``Idempotency-Key``'s replay from a reuse."""
+        return hashlib.sha256(self.model_dump_json(exclude_none=True).encode()).hexdigest()
+
+    def _requested_method(self) -> methods.RequestedMethod:
+        """The method asked for, with its hyperparameters wherever in the body they were given
+        (no ``method``: supervised, with the deprecated top-level ``hyperparameters``)."""
         if self.method is not None and self.method.type == "dpo":
             dpo = self.method.dpo.hyperparameters if self.method.dpo else None
-            dpo = dpo or DpoHyperparameters()
-            return RequestedHyperparameters(
-                n_epochs=dpo.n_epochs,
-                batch_size=dpo.batch_size,
-                learning_rate_multiplier=dpo.learning_rate_multiplier,
-                beta=dpo.beta,
-            )
+            return methods.DpoSpec((dpo or DpoHyperparameters()).to_domain())
+        if self.method is not None and self.method.type == "reinforcement":
+            return methods.ReinforcementSpec()
         supervised = None
         if self.method is not None and self.method.supervised is not None:
             supervised = self.method.supervised.hyperparameters
         chosen = supervised or self.hyperparameters or SupervisedHyperparameters()
-        return RequestedHyperparameters(
-            n_epochs=chosen.n_epochs,
-            batch_size=chosen.batch_size,
-            learning_rate_multiplier=chosen.learning_rate_multiplier,
-        )
+        return methods.SupervisedSpec(chosen.to_domain())
 
 
 class ResolvedHyperparametersObject(BaseModel):
@@ -218,7 +244,7 @@ class FineTuningJobObject(BaseModel):
     @classmethod
     def of(cls, job: JobRecord) -> FineTuningJobObject:
         """The wire shape of a job."""
-        hyper = job.hyperparameters
+        hyper = job.method.hyperparameters
         return cls(
             id=job.id,
             created_at=job.created_at,
@@ -230,9 +256,9 @@ class FineTuningJobObject(BaseModel):
             fine_tuned_model=job.fine_tuned_model,
             finished_at=job.finished_at,
             hyperparameters=HyperparametersObject(
-                batch_size=hyper["batch_size"],
-                learning_rate_multiplier=hyper["learning_rate_multiplier"],
-                n_epochs=hyper["n_epochs"],
+                batch_size=hyper.batch_size,
+                learning_rate_multiplier=hyper.learning_rate_multiplier,
+                n_epochs=hyper.n_epochs,
             ),
             model=job.model,
             organization_id=job.organization_id,
@@ -245,10 +271,18 @@ class FineTuningJobObject(BaseModel):
             estimated_finish=job.estimated_finish if job.status is JobStatus.RUNNING else None,
             integrations=job.integrations,
             metadata=job.metadata,
-            method=job.method,
+            method=_method_object(job.method),
             user_provided_suffix=job.suffix,
             paused=job.status is JobStatus.PAUSED,
         )
+
+
+def _method_object(method: methods.MethodSpec) -> dict[str, Any]:
+    """OpenAI's ``method`` object: the type, and its block with the hyperparameters."""
+    return {
+        "type": method.type.value,
+        method.type.value: {"hyperparameters": asdict(method.hyperparameters)},
+    }
 
 
 class FineTuningJobEventObject(BaseModel):

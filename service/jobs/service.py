@@ -3,21 +3,20 @@ resume. Work happens on the queues; this module only records intent and enqueues
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from service.auth.caller import Caller
 from service.clock import Clock, to_seconds
-from service.datasets.formats import DatasetFormat, formats_for_method
 from service.datasets.service import DatasetService
+from service.datasets.validation.formats import DatasetFormat, formats_for_method
 from service.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from service.ids import IdPrefix, new_id
 from service.jobs import messages
-from service.jobs.records import CheckpointRecord, JobEvent, JobRecord
-from service.jobs.schemas import JobCreate
+from service.jobs.methods import MethodSpec
+from service.jobs.records import CheckpointRecord, JobEvent, JobRecord, JobRequest
 from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
 from service.models.access import ModelAccess
@@ -73,10 +72,18 @@ class JobService:
         self._notifier = notifier
 
     async def create(
-        self, caller: Caller, request: JobCreate, *, idempotency_key: str | None = None
+        self,
+        caller: Caller,
+        request: JobRequest,
+        *,
+        request_hash: str,
+        idempotency_key: str | None = None,
     ) -> JobRecord:
-        """Check the request, store the job in ``validating_files`` and queue its validation."""
-        request_hash = _request_hash(request)
+        """Check the request, store the job in ``validating_files`` and queue its validation.
+
+        ``request_hash`` fingerprints the request as sent: an ``idempotency_key`` used again
+        with another one is refused.
+        """
         if idempotency_key is not None:
             found = await self._store.by_idempotency_key(caller.project_id, idempotency_key)
             if found is not None:
@@ -88,7 +95,7 @@ class JobService:
                         code="idempotency_key_reused",
                     )
                 return job
-        await self._check(caller, request)
+        method = await self._check(caller, request)
         active = await self._store.count_by_status(caller.project_id, ACTIVE_STATUSES)
         if active >= self._quotas.max_active:
             raise RateLimited(
@@ -97,7 +104,7 @@ class JobService:
                 code="too_many_active_jobs",
                 retry_after_s=QUOTA_RETRY_AFTER_S,
             )
-        job = _new_job(caller, request, self._clock.now_us())
+        job = _new_job(caller, request, method, self._clock.now_us())
         try:
             await self._store.insert(
                 job,
@@ -233,8 +240,10 @@ class JobService:
         except Exception:
             logger.exception("could not notify about a finished job", extra={"job_id": job.id})
 
-    async def _check(self, caller: Caller, request: JobCreate) -> None:
-        if request.method_type == "reinforcement":
+    async def _check(self, caller: Caller, request: JobRequest) -> MethodSpec:
+        """The request's method, if a job with it can be created; else the error to answer."""
+        method = request.method
+        if not isinstance(method, MethodSpec):
             raise InvalidRequest(
                 "Reinforcement fine-tuning is not supported; use method.type 'supervised' or "
                 "'dpo'.",
@@ -243,7 +252,7 @@ class JobService:
             )
         # A base model, or a fine-tuned model or checkpoint the project owns or was granted.
         await self._access.trainable_base(caller.project_id, request.model)
-        allowed = formats_for_method(request.method_type)
+        allowed = formats_for_method(method.type)
         files = [("training_file", request.training_file)]
         if request.validation_file is not None:
             files.append(("validation_file", request.validation_file))
@@ -255,11 +264,12 @@ class JobService:
             if record.data_format is not None and DatasetFormat(record.data_format) not in allowed:
                 raise InvalidRequest(
                     f"File {file_id} is in the {record.data_format} format, but the job's method "
-                    f"is '{request.method_type}', which takes "
+                    f"is '{method.type}', which takes "
                     f"{' or '.join(sorted(f.value for f in allowed))} data.",
                     param=param,
                     code="format_mismatch",
                 )
+        return method
 
     async def _enqueue_quietly(
         self, task: TaskName, job_id: str, queue: QueueName, key: str
@@ -277,22 +287,7 @@ def _visible(status: JobStatus) -> str:
     return status.value.replace("_", " ")
 
 
-def _request_hash(request: JobCreate) -> str:
-    return hashlib.sha256(request.model_dump_json(exclude_none=True).encode()).hexdigest()
-
-
-def _new_job(caller: Caller, request: JobCreate, now_us: int) -> JobRecord:
-    requested = request.requested_hyperparameters()
-    hyperparameters: dict[str, Any] = {
-        "n_epochs": requested.n_epochs,
-        "batch_size": requested.batch_size,
-        "learning_rate_multiplier": requested.learning_rate_multiplier,
-    }
-    method: dict[str, Any] = {"type": request.method_type}
-    if request.method_type == "dpo":
-        method["dpo"] = {"hyperparameters": hyperparameters | {"beta": requested.beta}}
-    else:
-        method["supervised"] = {"hyperparameters": dict(hyperparameters)}
+def _new_job(caller: Caller, request: JobRequest, method: MethodSpec, now_us: int) -> JobRecord:
     return JobRecord(
         id=new_id(IdPrefix.JOB),
         project_id=caller.project_id,
@@ -303,10 +298,7 @@ def _new_job(caller: Caller, request: JobCreate, now_us: int) -> JobRecord:
         suffix=request.suffix,
         seed=request.seed if request.seed is not None else secrets.randbelow(MAX_SEED),
         method=method,
-        hyperparameters=hyperparameters,
-        integrations=None
-        if request.integrations is None
-        else [integration.model_dump(exclude_none=True) for integration in request.integrations],
+        integrations=request.integrations,
         metadata=request.metadata,
         status=JobStatus.VALIDATING_FILES,
         created_at=to_seconds(now_us),

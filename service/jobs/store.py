@@ -13,6 +13,7 @@ from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
 from service.db.tables import CheckpointRow, JobEventRow, JobMetadataRow, JobRow
 from service.ids import IdPrefix, new_id
+from service.jobs.method_columns import method_columns, method_of
 from service.jobs.records import (
     CheckpointRecord,
     EventLevel,
@@ -23,6 +24,7 @@ from service.jobs.records import (
     NewEvent,
 )
 from service.jobs.state_machine import JobStatus, can_transition
+from service.models.pending_blobs import add_pending_in, adopt_in
 from service.pagination import ListOrder, Page, fetch_page, to_page
 
 # Built once: building a statement costs a lookup as much CPU as running it.
@@ -176,22 +178,45 @@ class JobStore:
 
         Returns the updated job, or None when another actor got there first.
         """
+        async with self._sessions.begin() as session:
+            return await self.transition_in(
+                session,
+                job_id,
+                old,
+                new,
+                [] if event is None else [event],
+                expected_attempt=expected_attempt,
+                **values,
+            )
+
+    async def transition_in(
+        self,
+        session: AsyncSession,
+        job_id: str,
+        old: JobStatus,
+        new: JobStatus,
+        events: Sequence[NewEvent],
+        *,
+        expected_attempt: int | None = None,
+        **values: Any,
+    ) -> JobRecord | None:
+        """``transition`` inside the caller's transaction (a publication's), appending
+        ``events`` in order when the job moves."""
         if not can_transition(old, new):
             raise ValueError(f"transition {old} -> {new} is not in the table")
         columns = {"status": new.value} | _column_values(values)
         condition = and_(JobRow.id == job_id, JobRow.status == old.value)
         if expected_attempt is not None:
             condition = and_(condition, JobRow.attempt == expected_attempt)
-        async with self._sessions.begin() as session:
-            result = await session.execute(update(JobRow).where(condition).values(**columns))
-            if not result.rowcount:  # type: ignore[attr-defined]
-                return None
-            if event is not None:
-                self._add_event(session, job_id, event)
-            row = await session.scalar(
-                select(JobRow).where(JobRow.id == job_id).execution_options(populate_existing=True)
-            )
-            return None if row is None else _record_of(row)
+        result = await session.execute(update(JobRow).where(condition).values(**columns))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return None
+        for event in events:
+            self._add_event(session, job_id, event)
+        row = await session.scalar(
+            select(JobRow).where(JobRow.id == job_id).execution_options(populate_existing=True)
+        )
+        return None if row is None else _record_of(row)
 
     async def update_running(self, job_id: str, attempt: int, **values: Any) -> bool:
         """Update fields of a running job owned by ``attempt`` (heartbeat, estimates)."""
@@ -226,17 +251,38 @@ class JobStore:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    async def add_checkpoint(self, record: CheckpointRecord, event: NewEvent) -> bool:
-        """Record a checkpoint (once per step) with its event; False if the step exists."""
+    async def add_checkpoint(
+        self, record: CheckpointRecord, event: NewEvent, *, attempt: int, keep: int
+    ) -> list[CheckpointRecord] | None:
+        """Record a checkpoint that ``attempt`` saved, with its event, and delete all but the
+        ``keep`` highest-step checkpoints, in one transaction fenced by the attempt's claim.
+
+        None (nothing written) when the job is no longer running on ``attempt``, when the step
+        was recorded already, or when the sweep took the checkpoint's pending blobs. Otherwise
+        the pruned checkpoints: their blobs are pending until the caller deletes them.
+        """
         async with self._sessions.begin() as session:
+            # Locks the job row until commit: a cancel or re-queue of the job waits for this
+            # checkpoint, or this checkpoint finds the job no longer held.
+            held = await session.execute(
+                update(JobRow)
+                .where(
+                    JobRow.id == record.job_id,
+                    JobRow.status == JobStatus.RUNNING.value,
+                    JobRow.attempt == attempt,
+                )
+                .values(heartbeat_us=self._clock.now_us())
+            )
+            if not held.rowcount:  # type: ignore[attr-defined]
+                return None
             found = await session.scalar(
                 select(CheckpointRow.id).where(
                     CheckpointRow.job_id == record.job_id,
                     CheckpointRow.step_number == record.step_number,
                 )
             )
-            if found is not None:
-                return False
+            if found is not None or not await adopt_in(session, [record.blob_prefix]):
+                return None
             session.add(
                 CheckpointRow(
                     id=record.id,
@@ -247,10 +293,29 @@ class JobStore:
                     step_number=record.step_number,
                     metrics_json=json.dumps(record.metrics),
                     fine_tuned_model_checkpoint=record.fine_tuned_model_checkpoint,
+                    blob_prefix=record.blob_prefix,
                 )
             )
             self._add_event(session, record.job_id, event)
-            return True
+            # Like OpenAI, keep the newest few: older checkpoints (and their models) go.
+            pruned = list(
+                await session.scalars(
+                    select(CheckpointRow)
+                    .where(CheckpointRow.job_id == record.job_id)
+                    .order_by(CheckpointRow.step_number.desc())
+                    .offset(keep)
+                )
+            )
+            for row in pruned:
+                await session.delete(row)
+            add_pending_in(
+                session,
+                record.job_id,
+                attempt,
+                [row.blob_prefix for row in pruned],
+                now_s=to_seconds(self._clock.now_us()),
+            )
+            return [_checkpoint_of(row) for row in pruned]
 
     async def checkpoints_page(
         self, job_id: str, *, after_id: str | None, limit: int
@@ -258,21 +323,6 @@ class JobStore:
         """Newest first."""
         rows = await self._job_rows(CheckpointRow, job_id, after_id, ListOrder.DESC, limit)
         return to_page([_checkpoint_of(row) for row in rows], limit)
-
-    async def prune_checkpoints(self, job_id: str, keep: int) -> list[CheckpointRecord]:
-        """Delete all but the ``keep`` highest-step checkpoints; returns the deleted ones."""
-        async with self._sessions.begin() as session:
-            rows = list(
-                await session.scalars(
-                    select(CheckpointRow)
-                    .where(CheckpointRow.job_id == job_id)
-                    .order_by(CheckpointRow.step_number.desc())
-                    .offset(keep)
-                )
-            )
-            for row in rows:
-                await session.delete(row)
-            return [_checkpoint_of(row) for row in rows]
 
     async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
         """The checkpoint with the highest step."""
@@ -324,13 +374,6 @@ class JobStore:
             )
 
 
-_JSON_COLUMNS = {
-    "hyperparameters": "hyperparameters_json",
-    "method": "method_json",
-    "result_files": "result_files_json",
-}
-
-
 def _column_values(values: dict[str, Any]) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     for name, value in values.items():
@@ -341,8 +384,10 @@ def _column_values(values: dict[str, Any]) -> dict[str, Any]:
                 "error_message": None if error is None else error.message,
                 "error_param": None if error is None else error.param,
             }
-        elif name in _JSON_COLUMNS:
-            columns[_JSON_COLUMNS[name]] = json.dumps(value)
+        elif name == "method":
+            columns |= method_columns(value)
+        elif name == "result_files":
+            columns["result_files_json"] = json.dumps(value)
         else:
             columns[name] = value
     return columns
@@ -358,8 +403,7 @@ def _row_of(record: JobRecord, idempotency_key: str | None, request_hash: str | 
         validation_file=record.validation_file,
         suffix=record.suffix,
         seed=record.seed,
-        method_json=json.dumps(record.method),
-        hyperparameters_json=json.dumps(record.hyperparameters),
+        **method_columns(record.method),
         integrations_json=None if record.integrations is None else json.dumps(record.integrations),
         metadata_json=None if record.metadata is None else json.dumps(record.metadata),
         status=record.status.value,
@@ -387,8 +431,7 @@ def _record_of(row: JobRow | Row[Any]) -> JobRecord:
         validation_file=row.validation_file,
         suffix=row.suffix,
         seed=row.seed,
-        method=json.loads(row.method_json),
-        hyperparameters=json.loads(row.hyperparameters_json),
+        method=method_of(row.method_json),
         integrations=None if row.integrations_json is None else json.loads(row.integrations_json),
         metadata=None if row.metadata_json is None else json.loads(row.metadata_json),
         status=JobStatus(row.status),
@@ -428,4 +471,5 @@ def _checkpoint_of(row: CheckpointRow | Row[Any]) -> CheckpointRecord:
         step_number=row.step_number,
         metrics=json.loads(row.metrics_json),
         fine_tuned_model_checkpoint=row.fine_tuned_model_checkpoint,
+        blob_prefix=row.blob_prefix,
     )

@@ -12,6 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from service.jobs.methods import MethodType
+
 
 class StopReason(StrEnum):
     """Why the handler asks a trainer to stop early."""
@@ -26,7 +28,7 @@ class TrainingSpec:
     """Everything a trainer needs, already resolved and downloaded."""
 
     job_id: str
-    method: str  # "supervised" | "dpo"
+    method: MethodType  # one a trainer takes: supervised or dpo
     base_model_id: str
     base_model_dir: Path
     max_seq_length: int
@@ -38,7 +40,7 @@ class TrainingSpec:
     n_epochs: int
     batch_size: int
     learning_rate_multiplier: float
-    beta: float | None
+    beta: float | None  # DPO only
     seed: int
     workdir: Path  # scratch space of this attempt, deleted afterwards
     resume_from: Path | None = None  # a checkpoint directory to continue from

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from service.auth.store import ProjectStore
 from service.clock import Clock, to_seconds
 from service.jobs import messages
 from service.jobs.preflight import JobPreflight
-from service.jobs.records import JobError, JobRecord
-from service.jobs.schemas import JobCreate
+from service.jobs.records import JobError, JobRecord, JobRequest
 from service.jobs.service import JobService
 from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
@@ -60,39 +57,27 @@ class JobValidation:
             if failed is not None:
                 await self._jobs.notify_finished(failed)
             return
-        assert result.hyperparameters is not None  # noqa: S101 - set whenever no problem is
-        hyper = result.hyperparameters
-        resolved: dict[str, Any] = {
-            "n_epochs": hyper.n_epochs,
-            "batch_size": hyper.batch_size,
-            "learning_rate_multiplier": hyper.learning_rate_multiplier,
-        }
-        method = dict(job.method)
-        block = "dpo" if job.method_type == "dpo" else "supervised"
-        method[block] = {
-            "hyperparameters": resolved | ({"beta": hyper.beta} if block == "dpo" else {})
-        }
+        assert result.method is not None  # noqa: S101 - set whenever no problem is
         queued = await self._store.transition(
             job.id,
             JobStatus.VALIDATING_FILES,
             JobStatus.QUEUED,
             messages.files_validated(),
-            hyperparameters=resolved,
-            method=method,
+            method=result.method,
         )
         if queued is not None:
             await self._jobs.enqueue_training(queued)
 
 
-def _request_of(job: JobRecord) -> JobCreate:
-    """The job as a create request again (what the preflight checks take)."""
-    return JobCreate.model_validate(
-        {
-            "model": job.model,
-            "training_file": job.training_file,
-            "validation_file": job.validation_file,
-            "suffix": job.suffix,
-            "seed": job.seed,
-            "method": job.method,
-        }
+def _request_of(job: JobRecord) -> JobRequest:
+    """The job as a request again (what the preflight checks take)."""
+    return JobRequest(
+        model=job.model,
+        training_file=job.training_file,
+        validation_file=job.validation_file,
+        suffix=job.suffix,
+        seed=job.seed,
+        method=job.method,
+        integrations=job.integrations,
+        metadata=job.metadata,
     )

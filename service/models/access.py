@@ -22,13 +22,15 @@ from typing import Any
 from sqlalchemy import Row, Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service.blobstore.keys import checkpoint_prefix
 from service.db.engine import SessionFactory
 from service.db.tables import CheckpointPermissionRow, CheckpointRow, FineTunedModelRow, JobRow
 from service.errors import NotFound
-from service.jobs.naming import root_base_model
-from service.jobs.state_machine import JobStatus
+from service.models.naming import root_base_model
 from service.models.registry import BaseModelSpec, ModelRegistry
+
+# The stored status of a job that has published its model (``JobStatus.SUCCEEDED``). Models sit
+# below jobs and do not import them, so the value is named here; a test pins it to the enum.
+PUBLISHED_JOB_STATUS = "succeeded"
 
 
 class AdapterKind(StrEnum):
@@ -188,7 +190,7 @@ def _live_checkpoints() -> Select[CheckpointRow, str]:
         .where(
             or_(
                 and_(model.id.is_not(None), model.deleted_at.is_(None)),
-                and_(model.id.is_(None), JobRow.status != JobStatus.SUCCEEDED.value),
+                and_(model.id.is_(None), JobRow.status != PUBLISHED_JOB_STATUS),
             )
         )
     )
@@ -214,6 +216,6 @@ def _checkpoint(row: Row[CheckpointRow, str]) -> AdapterModel:
         project_id=row.project_id,
         job_id=row.job_id,
         base_model=root_base_model(row.job_model),
-        blob_prefix=checkpoint_prefix(row.project_id, row.job_id, row.step_number),
+        blob_prefix=row.blob_prefix,
         created=row.created_at,
     )

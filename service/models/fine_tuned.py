@@ -1,6 +1,7 @@
 """Fine-tuned models: their record and the store of ``fine_tuned_models`` rows.
 
-A row is written when a job's adapter is published, under its ``ft:`` name. ``DELETE
+A row is written when a job's adapter is published (``service.models.publisher``, in the
+transaction that finishes the job), under its ``ft:`` name. ``DELETE
 /v1/models/{id}`` only stamps ``deleted_at`` (the model is gone for callers at once); a cleanup
 later lists rows deleted longer ago than a grace period, removes their blobs and purges them.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.db.engine import SessionFactory
 from service.db.tables import FineTunedModelRow
@@ -38,12 +40,12 @@ class FineTunedModelStore:
         self._sessions = sessions
 
     async def insert(self, record: FineTunedModelRecord) -> bool:
-        """Add a model row; False when one with this id exists already (a retried publish)."""
+        """Add a model row in a transaction of its own; False when one with this id exists."""
         try:
             async with self._sessions.begin() as session:
                 if await session.get(FineTunedModelRow, record.id) is not None:
                     return False
-                session.add(_row(record))
+                add_model_in(session, record)
         except IntegrityError:  # a concurrent publish of the same name won the race
             return False
         return True
@@ -112,6 +114,11 @@ class FineTunedModelStore:
                 )
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def add_model_in(session: AsyncSession, record: FineTunedModelRecord) -> None:
+    """Add a model row in the caller's transaction (a publication's)."""
+    session.add(_row(record))
 
 
 def _row(record: FineTunedModelRecord) -> FineTunedModelRow:

@@ -7,13 +7,17 @@ parameter takes both forms.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 from litestar import Controller, delete, get
+from litestar.di import NamedDependency
 from litestar.params import PathParameter
 
-from service.http.dependencies import CallerDep, ModelsDep
+from service.http.dependencies import CallerDep
 from service.models.schemas import ModelDeleted, ModelList, ModelObject
+from service.models.service import ModelService
+
+ModelsDep: TypeAlias = NamedDependency[ModelService]
 
 ModelPath = Annotated[
     str,

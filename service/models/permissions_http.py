@@ -8,16 +8,20 @@ everything after ``/checkpoints`` and the handlers split off the ``/permissions`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from service.errors import NotFound
-from service.http.dependencies import CallerDep, SharingDep
+from service.http.dependencies import CallerDep
 from service.http.schemas import CursorPage
 from service.models.schemas import PermissionCreate, PermissionDeleted, PermissionObject
+from service.models.sharing import ModelSharing
 from service.pagination import ListOrder
+
+SharingDep: TypeAlias = NamedDependency[ModelSharing]
 
 _PERMISSIONS = "/permissions"
 

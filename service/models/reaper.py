@@ -3,9 +3,10 @@
 ``DELETE /v1/models/{id}`` stamps ``deleted_at`` and unloads the adapter everywhere, but keeps
 the blobs for ``models.deleted_blob_grace_s`` (an operator can still recover a mistake). The
 ctl worker's cron then calls ``run_once``: for each model deleted longer ago than that, it
-deletes the published adapter (the model's ``blob_prefix``) and every checkpoint its job saved,
-then stamps ``blobs_deleted_at``. The row itself stays: it keeps the model's name taken and its
-checkpoints out of service.
+deletes the published adapter (the model's ``blob_prefix``) and everything its job stored
+(every attempt's checkpoints and adapters, under the job's prefix), then stamps
+``blobs_deleted_at``. The row itself stays: it keeps the model's name taken and its checkpoints
+out of service.
 
 Safe to repeat and to run on several workers at once: deleting a prefix that is already empty
 is not an error, and the stamp is a compare-and-set on ``blobs_deleted_at IS NULL``. A pass that
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from service.blobstore.keys import checkpoints_prefix
+from service.blobstore.keys import job_prefix
 from service.blobstore.protocol import BlobStore
 from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
@@ -105,9 +106,7 @@ class ModelBlobReaper:
         reaped = 0
         for model in await self._store.due(now_s - self._grace_s, limit=self._batch_size):
             objects = await self._blobs.delete_prefix(model.blob_prefix)
-            objects += await self._blobs.delete_prefix(
-                checkpoints_prefix(model.project_id, model.job_id)
-            )
+            objects += await self._blobs.delete_prefix(job_prefix(model.project_id, model.job_id))
             if await self._store.mark_reaped(model.id, at_s=now_s):
                 reaped += 1
                 logger.info("deleted %d blobs of deleted model %s", objects, model.id)

@@ -1,1 +1,2 @@
-"""Prometheus metrics of the api process."""
+"""Distributed tracing (OpenTelemetry) of the api and the workers; off unless an OTLP
+endpoint is set."""

@@ -71,8 +71,13 @@ def build_tracer_provider(settings: Settings, component: str) -> TracerProvider 
     return provider
 
 
-def http_tracing_plugins(settings: Settings) -> list[PluginProtocol]:
-    """Litestar's OpenTelemetry plugin around every request, or nothing when tracing is off."""
+def http_tracing_plugins(
+    settings: Settings, request_id_of: Callable[[Scope], str]
+) -> list[PluginProtocol]:
+    """Litestar's OpenTelemetry plugin around every request, or nothing when tracing is off.
+
+    Each request's span is tagged with ``request_id_of(scope)``: the api passes its own, so this
+    package depends on no HTTP code of ours."""
     provider = build_tracer_provider(settings, "api")
     if provider is None:
         return []
@@ -90,15 +95,15 @@ def http_tracing_plugins(settings: Settings) -> list[PluginProtocol]:
 
     config = OpenTelemetryConfig(
         tracer_provider=provider,
-        server_request_hook_handler=_tag_request_id,
+        server_request_hook_handler=functools.partial(_tag_request_id, request_id_of),
         exclude_spans=["receive", "send"],  # one span per request, not one per ASGI message
     )
     return [OpenTelemetryPlugin(config), SpanNamingPlugin()]
 
 
-def _tag_request_id(span: Span, scope: dict[str, Any]) -> None:
-    from service.http.request_context import request_id_of
-
+def _tag_request_id(
+    request_id_of: Callable[[Scope], str], span: Span, scope: dict[str, Any]
+) -> None:
     if span.is_recording():
         span.set_attribute("ftapi.request_id", request_id_of(scope))  # type: ignore[arg-type]
 

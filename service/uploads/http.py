@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Schema
 from litestar.params import FromPath, JSONBody
 
 from service.auth.caller import Caller
 from service.errors import InvalidRequest
-from service.http.dependencies import CallerDep, UploadsDep
+from service.http.dependencies import CallerDep
 from service.http.multipart import MultipartReader, boundary_of
 from service.http.streaming import (
     MULTIPART_OVERHEAD_BYTES,
@@ -19,11 +20,14 @@ from service.http.streaming import (
     request_body,
 )
 from service.uploads.schemas import UploadComplete, UploadCreate, UploadObject, UploadPartObject
+from service.uploads.service import UploadService
 
 _PART_FORM = multipart_operation(
     {"data": Schema(type="string", format="binary", description="One chunk, at most 64 MB.")},  # type: ignore[arg-type]
     ["data"],
 )
+
+UploadsDep: TypeAlias = NamedDependency[UploadService]
 
 
 class UploadsController(Controller):

@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass
 
 from service.clock import Clock, to_seconds
-from service.queue.names import QueueName, TaskName, deliver_webhook_key
 from service.queue.protocol import TaskQueue
 from service.webhooks.backoff import next_delay_s
 from service.webhooks.delivery_store import WebhookDeliveryStore
@@ -28,6 +27,7 @@ from service.webhooks.records import (
     DeliveryStatus,
     EndpointRecord,
 )
+from service.webhooks.scheduling import queue_attempt
 from service.webhooks.sender import SendResult, WebhookSender
 from service.webhooks.signing import webhook_headers
 from service.webhooks.targets import TargetGuard, TargetRefused, TargetUnresolvable
@@ -146,7 +146,7 @@ class WebhookDeliverer:
             },
         )
         if recorded and delay_s is not None:
-            await self.schedule(delivery.id, number + 1, defer_s=delay_s)
+            await queue_attempt(self._queue, delivery.id, number + 1, defer_s=delay_s)
 
     async def send_now(self, endpoint: EndpointRecord, message_id: str, body: bytes) -> SendResult:
         """Send one signed body to ``endpoint`` outside the delivery log (endpoint tests).
@@ -158,32 +158,12 @@ class WebhookDeliverer:
         headers = webhook_headers(message_id, now_s, body, endpoint.signing_secrets(now_s))
         return await self._sender.send(target, body, headers)
 
-    async def schedule(
-        self, delivery_id: str, attempt: int, *, defer_s: float | None = None
-    ) -> None:
-        """Queue attempt ``attempt`` on the ctl queue; if Redis is away, the overdue sweep
-        queues it later (the delivery row is the source of truth)."""
-        try:
-            await self._queue.enqueue(
-                TaskName.DELIVER_WEBHOOK,
-                delivery_id,
-                attempt,
-                queue=QueueName.CTL,
-                key=deliver_webhook_key(delivery_id, attempt),
-                defer_s=defer_s,
-            )
-        except Exception:
-            logger.warning(
-                "could not queue a webhook attempt; the overdue sweep will",
-                extra={"delivery_id": delivery_id},
-            )
-
     async def requeue_overdue(self, *, grace_s: int, limit: int) -> int:
         """Queue the next attempt of pending deliveries more than ``grace_s`` overdue (their task
         was lost with Redis, or a worker died mid-attempt); returns how many."""
         due = await self._deliveries.overdue(to_seconds(self._clock.now_us()) - grace_s, limit)
         for delivery in due:
-            await self.schedule(delivery.id, delivery.attempts + 1)
+            await queue_attempt(self._queue, delivery.id, delivery.attempts + 1)
         return len(due)
 
     async def close(self) -> None:

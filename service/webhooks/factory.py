@@ -1,4 +1,5 @@
-"""Builds the webhook service from settings (called once per process by ``Runtime.build``)."""
+"""Builds the webhook service (api and ctl worker) and the finished-job notifier (every process
+that finishes jobs), once each at start-up."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from service.webhooks.addresses import AddressPolicy
 from service.webhooks.delivery import RetryPolicy, WebhookDeliverer
 from service.webhooks.delivery_store import WebhookDeliveryStore
 from service.webhooks.endpoint_store import WebhookEndpointStore
+from service.webhooks.job_notifier import JobWebhookNotifier
 from service.webhooks.sender import PinnedHttpSender, WebhookSender
 from service.webhooks.service import WebhookService
 from service.webhooks.targets import Resolver, SystemResolver, TargetGuard
@@ -66,4 +68,13 @@ def build_webhook_service(
         guard,
         clock,
         max_endpoints_per_project=settings.max_endpoints_per_project,
+    )
+
+
+def build_job_webhook_notifier(
+    sessions: SessionFactory, queue: TaskQueue, clock: Clock
+) -> JobWebhookNotifier:
+    """The notifier that turns finished jobs into deliveries (no sender: it sends nothing)."""
+    return JobWebhookNotifier(
+        WebhookEndpointStore(sessions), WebhookDeliveryStore(sessions), queue, clock
     )

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeAlias
 
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from service.http.dependencies import CallerDep, WebhooksDep
+from service.http.dependencies import CallerDep
 from service.http.schemas import CursorPage
 from service.webhooks.records import WebhookEventType
 from service.webhooks.schemas import (
@@ -23,6 +24,9 @@ from service.webhooks.schemas import (
     WebhookEventTypeList,
     WebhookSecretRotation,
 )
+from service.webhooks.service import WebhookService
+
+WebhooksDep: TypeAlias = NamedDependency[WebhookService]
 
 EndpointId = FromPath[str]
 After = Annotated[str | None, QueryParameter(description="Cursor: the last id of a page.")]

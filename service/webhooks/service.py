@@ -1,5 +1,5 @@
-"""Webhooks as callers and the job machinery see them: manage a project's endpoints, turn a
-finished job into one delivery per subscribed endpoint, and hand attempts to the deliverer."""
+"""Webhooks as callers and the ctl worker see them: manage a project's endpoints, read their
+delivery logs, and hand attempts to the deliverer (``job_notifier`` creates the deliveries)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,14 @@ from service.auth.caller import Caller
 from service.clock import Clock, to_seconds
 from service.errors import InvalidRequest, NotFound
 from service.ids import IdPrefix, new_id
-from service.jobs.records import JobRecord
 from service.pagination import Page, require_page_limit
 from service.webhooks.delivery import WebhookDeliverer
 from service.webhooks.delivery_store import WebhookDeliveryStore
 from service.webhooks.endpoint_store import WebhookEndpointStore
 from service.webhooks.events import event_body
 from service.webhooks.records import (
-    EVENT_TYPE_BY_JOB_STATUS,
     AttemptRecord,
     DeliveryRecord,
-    DeliveryStatus,
     EndpointRecord,
     WebhookEventType,
 )
@@ -208,44 +205,6 @@ class WebhookService:
         )
 
     # -- deliveries ------------------------------------------------------------------------
-
-    async def job_finished(self, job: JobRecord) -> None:
-        """Queue a delivery of the job's terminal event to each subscribed endpoint.
-
-        This is the jobs domain's ``JobNotifier``. Idempotent: a second call for the same job
-        adds no delivery.
-        """
-        event_type = EVENT_TYPE_BY_JOB_STATUS.get(job.status)
-        if event_type is None:
-            return
-        endpoints = await self._endpoints.subscribed(job.project_id, event_type)
-        if not endpoints:
-            return
-        now_us = self._clock.now_us()
-        event_id = new_id(IdPrefix.WEBHOOK_EVENT)
-        created_at = job.finished_at or to_seconds(now_us)
-        body = event_body(event_id, event_type, created_at, job.id)
-        added = await self._deliveries.insert_new(
-            [
-                DeliveryRecord(
-                    id=new_id(IdPrefix.WEBHOOK_DELIVERY),
-                    endpoint_id=endpoint.id,
-                    project_id=job.project_id,
-                    event_id=event_id,
-                    event_type=event_type,
-                    subject_id=job.id,
-                    payload=body,
-                    status=DeliveryStatus.PENDING,
-                    attempts=0,
-                    created_at=to_seconds(now_us),
-                    created_us=now_us,
-                    next_attempt_at=to_seconds(now_us),
-                )
-                for endpoint in endpoints
-            ]
-        )
-        for delivery in added:
-            await self._deliverer.schedule(delivery.id, 1)
 
     async def deliver(self, delivery_id: str, attempt: int | None = None) -> DeliveryRecord | None:
         """Make one delivery attempt (the ctl queue's ``deliver_webhook`` task runs this)."""

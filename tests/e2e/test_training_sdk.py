@@ -99,7 +99,9 @@ def test_a_job_trains_an_adapter_that_answers_what_it_learnt(
     checkpoints = list(client.fine_tuning.jobs.checkpoints.list(job.id))
     assert sorted(c.step_number for c in checkpoints) == [6, 12]  # epoch ends but the last
 
-    (published,) = (stack.config.data_dir / "blobs" / "projects").glob(f"*/models/{job.id}")
+    (published,) = (stack.config.data_dir / "blobs" / "projects").glob(
+        f"*/jobs/{job.id}/attempts/*/adapter"
+    )
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     for name in ADAPTER_FILE_NAMES:

@@ -5,10 +5,12 @@ seed, metrics every step, a checkpoint per epoch (with the step to resume from),
 between steps (saving a checkpoint first on pause or shutdown), and an adapter directory at the
 end. Checkpoints hold their adapter in ``adapter/`` as the real trainer's do. Adapter weights are
 the text ``weights-{seed}`` (``-step-{n}`` in a checkpoint), so a job started from a fine-tuned
-model or checkpoint can tell which adapter it was given. ``FTAPI_TEST_TRAINER_STEP_S`` sets the
-time per step; ``FTAPI_TEST_TRAINER_LOG`` names a file where every attempt appends
-``start``/``end`` lines (to prove no job ran twice; ``initial=`` names the adapter it started
-from, ``-`` for none).
+model or checkpoint can tell which adapter it was given; the final adapter's config names the
+process that trained it (``trained_by_pid``). ``FTAPI_TEST_TRAINER_STEP_S`` sets the time per
+step; ``FTAPI_TEST_TRAINER_END_PAUSE_S`` a pause between the ``end`` line and handing the adapter
+back (a window to stop the worker before it publishes); ``FTAPI_TEST_TRAINER_LOG`` names a file
+where every attempt appends ``start``/``end`` lines (to prove no job ran twice; ``initial=``
+names the adapter it started from, ``-`` for none, and ``pid=`` the worker).
 """
 
 from __future__ import annotations
@@ -68,8 +70,11 @@ class DeterministicTrainer:
             await control.report_metrics(StepMetrics(step=step, total_steps=total, values=metrics))
             if step % steps_per_epoch == 0 and step < total:
                 await control.save_checkpoint(step, self._checkpoint(spec, step), metrics)
-        adapter = _write_adapter(spec, spec.workdir / "adapter", f"weights-{spec.seed}")
-        _log(f"end {spec.job_id} steps={total}")
+        adapter = _write_adapter(
+            spec, spec.workdir / "adapter", f"weights-{spec.seed}", trained_by_pid=os.getpid()
+        )
+        _log(f"end {spec.job_id} steps={total} pid={os.getpid()}")
+        await asyncio.sleep(float(os.environ.get("FTAPI_TEST_TRAINER_END_PAUSE_S", "0")))
         return TrainingResult(
             adapter_dir=adapter,
             trained_tokens=n_examples * TOKENS_PER_EXAMPLE * spec.n_epochs,
@@ -85,11 +90,18 @@ class DeterministicTrainer:
         return directory
 
 
-def _write_adapter(spec: TrainingSpec, adapter: Path, weights: str) -> Path:
+def _write_adapter(
+    spec: TrainingSpec, adapter: Path, weights: str, *, trained_by_pid: int | None = None
+) -> Path:
     adapter.mkdir(parents=True, exist_ok=True)
-    (adapter / "adapter_config.json").write_text(
-        json.dumps({"peft_type": "LORA", "r": 8, "base_model_name_or_path": spec.base_model_id})
-    )
+    config: dict[str, object] = {
+        "peft_type": "LORA",
+        "r": 8,
+        "base_model_name_or_path": spec.base_model_id,
+    }
+    if trained_by_pid is not None:
+        config["trained_by_pid"] = trained_by_pid
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
     (adapter / "adapter_model.safetensors").write_bytes(weights.encode())
     return adapter
 

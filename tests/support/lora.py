@@ -20,6 +20,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gpu_runner.demo_model import build_tiny_llama
+from service.jobs.methods import MethodType
 from service.jobs.trainer_contract import StepMetrics, StopReason, TrainingSpec
 
 PHRASE = "The capital of France is Paris."
@@ -78,7 +79,7 @@ def training_spec(
     """A spec for the tiny model; ``overrides`` replace any field."""
     fields: dict[str, object] = {
         "job_id": "ftjob-test",
-        "method": "supervised",
+        "method": MethodType.SUPERVISED,
         "base_model_id": "ftapi/tiny-learnable",
         "base_model_dir": model_dir,
         "max_seq_length": 128,

@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cli.keys import project_store
 from service.auth.caller import Caller
 from service.blobstore.directories import upload_directory
-from service.blobstore.keys import model_prefix
+from service.blobstore.keys import adapter_prefix, checkpoint_prefix
 from service.blobstore.protocol import BlobStore
 from service.db.engine import create_engine, create_session_factory
 from service.db.tables import CheckpointRow, JobRow
-from service.jobs.naming import fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
-from service.runtime import blob_store_from_settings
+from service.models.naming import fine_tuned_model_name
 from service.settings import Settings
+from service.wiring.resources import blob_store_from_settings
 from tests.support.serving_processes import AgentProcess, EngineProcess
 from tests.support.stack import ApiServer
 
@@ -114,7 +114,7 @@ async def publish_fine_tuned_model(
     caller = await caller_of_key(settings, key)
     job_id = "ftjob-" + secrets.token_hex(12)
     name = fine_tuned_model_name(base_model, caller.organization_slug, suffix, job_id)
-    prefix = model_prefix(caller.project_id, job_id)
+    prefix = adapter_prefix(caller.project_id, job_id, 1)
     blobs = blob_store_from_settings(settings)
     engine = create_engine(settings.database_url)
     try:
@@ -159,7 +159,7 @@ async def insert_job_with_checkpoints(
     created_s: int = 1_700_000_000,
 ) -> None:
     """A job row of ``caller``'s project and its checkpoint rows (step → checkpoint model name),
-    as the runner leaves them; each checkpoint a second newer than the one before."""
+    as its first attempt leaves them; each checkpoint a second newer than the one before."""
     await session.execute(
         insert(JobRow).values(
             id=job_id,
@@ -188,6 +188,7 @@ async def insert_job_with_checkpoints(
                 step_number=step,
                 metrics_json="{}",
                 fine_tuned_model_checkpoint=name,
+                blob_prefix=checkpoint_prefix(caller.project_id, job_id, 1, step),
             )
         )
 

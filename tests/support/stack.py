@@ -185,7 +185,7 @@ class WorkerProcess(ChildServer):
 
 
 class ApiServer:
-    """``uvicorn service.http.app:create_app`` on a free port, plus the workers it needs.
+    """``uvicorn service.api.app:create_app`` on a free port, plus the workers it needs.
 
     A ctl worker runs beside the api by default (file validation needs it); ``gpu_workers``
     adds gpu workers running ``trainer`` (the deterministic test trainer by default).
@@ -249,7 +249,7 @@ class ApiServer:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                uvicorn_command("service.http.app:create_app", self.port),
+                uvicorn_command("service.api.app:create_app", self.port),
                 env=os.environ | self.config.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,

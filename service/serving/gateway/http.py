@@ -6,22 +6,25 @@ answer is ``text/event-stream``: ``data: {chunk}`` events ending with ``data: [D
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 from litestar import Controller, Request, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 
-from service.http.dependencies import CallerDep, ServingDep
+from service.http.dependencies import CallerDep
 from service.http.request_context import request_id_of
-from service.serving.gateway.inference import CompletionStream
+from service.serving.gateway.inference import CompletionStream, InferenceGateway
 from service.serving.gateway.schemas import (
     ChatCompletionCreate,
     ChatCompletionObject,
     CompletionCreate,
     TextCompletionObject,
 )
+
+ServingDep: TypeAlias = NamedDependency[InferenceGateway]
 
 
 class _EventStream(Stream):

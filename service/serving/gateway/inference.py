@@ -27,7 +27,7 @@ from service.errors import (
     ServiceUnavailable,
 )
 from service.models.service import model_not_found
-from service.serving.agent.engine_client import parse_engine_error
+from service.serving.engine_errors import parse_engine_error
 from service.serving.gateway.agent_client import AgentClient, AgentReply, NoAgentAvailable
 from service.serving.gateway.model_lookup import ServingLookup
 from service.serving.gateway.schemas import (

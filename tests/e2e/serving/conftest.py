@@ -17,9 +17,9 @@ from openai import OpenAI
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import checkpoint_prefix
 from service.db.engine import create_engine, create_session_factory
-from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
-from service.runtime import blob_store_from_settings
+from service.models.naming import checkpoint_model_name, fine_tuned_model_name
 from service.settings import Settings
+from service.wiring.resources import blob_store_from_settings
 from tests.support.services import RedisServer
 from tests.support.serving import (
     caller_of_key,
@@ -100,7 +100,7 @@ class ServingStack:
         blobs = blob_store_from_settings(settings)
         try:
             await upload_directory(
-                blobs, checkpoint_prefix(caller.project_id, job_id, step), checkpoint
+                blobs, checkpoint_prefix(caller.project_id, job_id, 1, step), checkpoint
             )
         finally:
             await blobs.close()

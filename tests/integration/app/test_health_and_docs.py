@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.openapi_doc import render_openapi
+from service.api.openapi_doc import render_openapi
 from tests.support.services import RedisServer, free_port
 from tests.support.stack import ApiServer, StackConfig
 

@@ -355,7 +355,9 @@ def test_only_the_newest_three_checkpoints_are_kept(client: OpenAI, stack: ApiSe
     steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id)]
     stored = sorted(
         path.name
-        for path in stack.config.data_dir.glob(f"blobs/projects/*/jobs/{job.id}/checkpoints/*")
+        for path in stack.config.data_dir.glob(
+            f"blobs/projects/*/jobs/{job.id}/attempts/*/checkpoints/*"
+        )
     )
 
     assert steps == [40, 30, 20]  # one per epoch but the last; step 10 was pruned

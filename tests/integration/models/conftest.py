@@ -13,8 +13,8 @@ import pytest
 from cli.keys import project_store
 from service.auth.caller import Caller
 from service.db.engine import create_engine, create_session_factory
-from service.jobs.naming import fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
+from service.models.naming import fine_tuned_model_name
 from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, StackConfig, write_registry
 from tests.support.tiny_model import TinyModels

@@ -9,10 +9,10 @@ import pytest
 
 from service.blobstore import LocalBlobStore
 from service.blobstore.directories import CorruptDirectory, upload_directory
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.tokenization.tokenizer_cache import TokenizerCache
 from service.models.registry import BaseModelSpec
 from service.models.sources import ModelFiles
-from service.models.tokenizers import TokenizerCache
 from tests.support.tiny_model import TinyModels
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"

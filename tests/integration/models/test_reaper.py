@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, LocalBlobStore, S3BlobStore
-from service.blobstore.keys import checkpoint_object_key, model_object_key, model_prefix
+from service.blobstore.keys import adapter_object_key, adapter_prefix, checkpoint_object_key
 from service.clock import SystemClock
 from service.db.engine import create_engine, create_session_factory
 from service.db.migrate import upgrade_database_async
@@ -63,10 +63,10 @@ class World:
         job_id = f"ftjob-{name}"
         model_id = f"ft:org/base:acme:{name}:{job_id}"
         for file_name in ADAPTER_FILES:
-            await self._put(model_object_key(self.project_id, job_id, file_name))
+            await self._put(adapter_object_key(self.project_id, job_id, 2, file_name))
         for step in checkpoint_steps:
             for file_name in CHECKPOINT_FILES:
-                await self._put(checkpoint_object_key(self.project_id, job_id, step, file_name))
+                await self._put(checkpoint_object_key(self.project_id, job_id, 1, step, file_name))
         assert await FineTunedModelStore(self.sessions).insert(
             FineTunedModelRecord(
                 id=model_id,
@@ -74,7 +74,7 @@ class World:
                 organization_id=self.organization_id,
                 job_id=job_id,
                 base_model="org/base",
-                blob_prefix=model_prefix(self.project_id, job_id),
+                blob_prefix=adapter_prefix(self.project_id, job_id, 2),
                 created_at=NOW_S - 10_000,
             )
         )
@@ -87,9 +87,9 @@ class World:
     async def blob_count(self, model_id: str) -> tuple[int, int]:
         """How many of the model's adapter files and checkpoint files exist."""
         job_id = model_id.rsplit(":", 1)[1]
-        adapter = [model_object_key(self.project_id, job_id, name) for name in ADAPTER_FILES]
+        adapter = [adapter_object_key(self.project_id, job_id, 2, name) for name in ADAPTER_FILES]
         checkpoints = [
-            checkpoint_object_key(self.project_id, job_id, step, name)
+            checkpoint_object_key(self.project_id, job_id, 1, step, name)
             for step in (1, 2)
             for name in CHECKPOINT_FILES
         ]
@@ -173,7 +173,7 @@ async def test_no_grace_reaps_a_model_deleted_this_second(world: World) -> None:
 async def test_blobs_already_gone_are_not_an_error(world: World) -> None:
     model = await world.publish("bare", checkpoint_steps=())
     job_id = model.rsplit(":", 1)[1]
-    await world.blobs.delete_prefix(model_prefix(world.project_id, job_id))
+    await world.blobs.delete_prefix(adapter_prefix(world.project_id, job_id, 2))
     await world.delete(model, at_s=NOW_S - GRACE_S)
 
     assert await world.reaper().run_once() == 1
@@ -191,3 +191,32 @@ async def test_concurrent_passes_reap_each_model_once(world: World) -> None:
     assert sum(counts) == 3
     for model in models:
         assert await world.blob_count(model) == (0, 0)
+
+
+async def test_a_model_published_before_attempt_scoped_keys_is_reaped_whole(world: World) -> None:
+    """Rows older than attempt-scoped keys point at ``models/{job_id}/``, and their job's
+    checkpoints sit in the job-wide ``checkpoints/``: both go."""
+    job_id = "ftjob-legacy"
+    model_id = f"ft:org/base:acme:legacy:{job_id}"
+    legacy = [
+        f"projects/{world.project_id}/models/{job_id}/adapter_model.safetensors",
+        f"projects/{world.project_id}/jobs/{job_id}/checkpoints/step-3/state.json",
+    ]
+    for key in legacy:
+        await world._put(key)
+    assert await FineTunedModelStore(world.sessions).insert(
+        FineTunedModelRecord(
+            id=model_id,
+            project_id=world.project_id,
+            organization_id=world.organization_id,
+            job_id=job_id,
+            base_model="org/base",
+            blob_prefix=f"projects/{world.project_id}/models/{job_id}/",
+            created_at=NOW_S - 10_000,
+        )
+    )
+    await world.delete(model_id, at_s=NOW_S - GRACE_S)
+
+    assert await world.reaper().run_once() == 1
+
+    assert await world._present(legacy) == 0

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.blobstore.keys import checkpoint_object_key, model_object_key, model_prefix
+from service.blobstore.keys import adapter_object_key, adapter_prefix, checkpoint_object_key
 from service.db.engine import create_engine, create_session_factory
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
-from service.runtime import blob_store_from_settings
+from service.wiring.resources import blob_store_from_settings
 from tests.integration.models.conftest import BASE_MODEL_ID, caller_of
 from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, StackConfig, write_registry
@@ -55,8 +55,8 @@ def publish_with_blobs(server: ApiServer, key: str, job_id: str) -> str:
         blobs = blob_store_from_settings(settings)
         engine = create_engine(settings.database_url)
         try:
-            keys = [model_object_key(caller.project_id, job_id, "manifest.json")] + [
-                checkpoint_object_key(caller.project_id, job_id, step, "adapter/x.safetensors")
+            keys = [adapter_object_key(caller.project_id, job_id, 1, "manifest.json")] + [
+                checkpoint_object_key(caller.project_id, job_id, 1, step, "adapter/x.safetensors")
                 for step in (1, 2)
             ]
             for blob_key in keys:
@@ -68,7 +68,7 @@ def publish_with_blobs(server: ApiServer, key: str, job_id: str) -> str:
                     organization_id=caller.organization_id,
                     job_id=job_id,
                     base_model=BASE_MODEL_ID,
-                    blob_prefix=model_prefix(caller.project_id, job_id),
+                    blob_prefix=adapter_prefix(caller.project_id, job_id, 1),
                     created_at=1_700_000_000,
                 )
             )
@@ -87,12 +87,7 @@ async def _chunks():  # type: ignore[no-untyped-def]
 def job_blobs(server: ApiServer, job_id: str) -> list[Path]:
     """Every file the job's model and checkpoints have on the local blob store."""
     root = server.config.data_dir / "blobs" / "projects"
-    return sorted(
-        path
-        for pattern in (f"*/models/{job_id}/*", f"*/jobs/{job_id}/checkpoints/**/*")
-        for path in root.glob(pattern)
-        if path.is_file()
-    )
+    return sorted(path for path in root.glob(f"*/jobs/{job_id}/**/*") if path.is_file())
 
 
 def test_a_deleted_models_blobs_are_reaped_by_the_ctl_worker(reaping_api: ApiServer) -> None:

@@ -20,8 +20,8 @@ from openai import OpenAI
 from cli.keys import project_store
 from service.auth.api_keys import issue_key
 from service.db.engine import create_engine, create_session_factory
-from service.jobs.naming import checkpoint_model_name, fine_tuned_model_name
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
+from service.models.naming import checkpoint_model_name, fine_tuned_model_name
 from tests.integration.models.conftest import BASE_MODEL_ID, caller_of
 from tests.support.http_checks import assert_openai_error, raw_client
 from tests.support.serving import insert_job_with_checkpoints

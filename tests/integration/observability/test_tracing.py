@@ -18,13 +18,13 @@ pytest.importorskip("opentelemetry.sdk", reason="the `otel` extra is not install
 
 from litestar.plugins.opentelemetry import OpenTelemetryPlugin
 
-from service.http.app import create_app
+from service.api.app import create_app
+from service.ctl_worker.tasks import ctl_worker_options
 from service.observability.tracing import (
     STANDARD_ENDPOINT_VARIABLES,
     traced_worker_options,
 )
 from service.settings import Settings
-from service.worker.ctl import ctl_worker_options
 from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.support.services import RedisServer
 from tests.support.stack import REPO_ROOT, ApiServer, StackConfig
@@ -115,7 +115,7 @@ def test_without_an_endpoint_no_tracer_is_installed(monkeypatch: pytest.MonkeyPa
 def test_without_an_endpoint_the_sdk_is_never_imported(tmp_path: Path) -> None:
     probe = (
         "import sys\n"
-        "from service.http.app import create_app\n"
+        "from service.api.app import create_app\n"
         "from service.observability.tracing import traced_worker_options\n"
         "from service.settings import Settings\n"
         "create_app(Settings())\n"

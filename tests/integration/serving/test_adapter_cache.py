@@ -10,7 +10,7 @@ import pytest
 
 from service.blobstore import LocalBlobStore
 from service.blobstore.directories import upload_directory
-from service.blobstore.keys import checkpoint_prefix, model_prefix
+from service.blobstore.keys import adapter_prefix, checkpoint_prefix
 from service.serving.agent.adapter_cache import AdapterCache
 from service.serving.errors import AdapterCorrupt, AdapterSourceMissing
 from service.serving.names import engine_adapter_name
@@ -30,7 +30,7 @@ async def blobs(tmp_path: Path) -> AsyncIterator[LocalBlobStore]:
 
 
 async def _published(blobs: LocalBlobStore, tmp_path: Path, job: str, *, seed: int = 0) -> str:
-    prefix = model_prefix("proj_1", job)
+    prefix = adapter_prefix("proj_1", job, 1)
     adapter = write_fake_adapter(tmp_path / "src" / job, seed=seed)
     await publish_adapter(
         blobs, prefix, adapter, model=f"ft:m:o::{job}", base_model="m", job_id=job
@@ -73,7 +73,7 @@ async def test_a_checkpoint_serves_only_its_adapter_subdirectory(
     write_fake_adapter(checkpoint / "adapter")
     (checkpoint / "optimizer.safetensors").write_bytes(b"x" * 1000)
     (checkpoint / "trainer_state.json").write_text("{}")
-    prefix = checkpoint_prefix("proj_1", "ftjob-b", 10)
+    prefix = checkpoint_prefix("proj_1", "ftjob-b", 1, 10)
     await upload_directory(blobs, prefix, checkpoint, extra={"step": 10})
     cache = _cache(tmp_path / "cache", blobs, max_bytes=10**6)
 
@@ -106,7 +106,7 @@ async def test_an_uncommitted_prefix_is_missing(blobs: LocalBlobStore, tmp_path:
 
     with pytest.raises(AdapterSourceMissing):
         await cache.ensure_local(
-            engine_adapter_name("x"), model_prefix("proj_1", "nothing"), base_model_root="b"
+            engine_adapter_name("x"), adapter_prefix("proj_1", "nothing", 1), base_model_root="b"
         )
 
 
@@ -116,7 +116,7 @@ async def test_an_adapter_vllm_would_refuse_is_refused_before_the_engine_sees_it
     adapter = write_fake_adapter(tmp_path / "dora")
     config = json.loads((adapter / "adapter_config.json").read_text())
     (adapter / "adapter_config.json").write_text(json.dumps(config | {"use_dora": True}))
-    prefix = model_prefix("proj_1", "ftjob-d")
+    prefix = adapter_prefix("proj_1", "ftjob-d", 1)
     await upload_directory(blobs, prefix, adapter)
     cache = _cache(tmp_path / "cache", blobs, max_bytes=10**6)
 

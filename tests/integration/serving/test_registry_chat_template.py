@@ -23,8 +23,8 @@ import pytest
 from openai import OpenAI
 
 from cli.models import registry_entry
-from service.datasets.tokenization import ChatTokenizer
-from service.datasets.tokenizer_files import read_tokenizer_files
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.tokenization.tokenizer_files import read_tokenizer_files
 from service.models.registry import BaseModelSpec
 from tests.support.services import RedisServer
 from tests.support.serving import publish_fine_tuned_model, write_tiny_lora

@@ -1,20 +1,33 @@
-"""Webhook fixtures: a recording receiver, an in-process runtime, and live apis."""
+"""Webhook fixtures: a recording receiver, the webhook parts of a process in-process, and live
+apis."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from arq.connections import ArqRedis
 
 from service.auth.caller import Caller
+from service.auth.store import ProjectStore
+from service.clock import Clock
+from service.db.engine import SessionFactory
 from service.db.migrate import upgrade_database_async
 from service.ids import IdPrefix, new_id
+from service.jobs.methods import Hyperparameters, SupervisedSpec
 from service.jobs.records import JobRecord
 from service.jobs.state_machine import JobStatus
-from service.runtime import Runtime
+from service.queue.protocol import TaskQueue
 from service.settings import RedisSettings, Settings, WebhooksSettings
+from service.webhooks.factory import build_job_webhook_notifier
+from service.webhooks.job_notifier import JobWebhookNotifier
+from service.webhooks.service import WebhookService
+from service.wiring.resources import Resources
+from service.wiring.shared import webhook_service
 from tests.integration.webhooks.receiver import WebhookReceiver
 from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, StackConfig
@@ -49,10 +62,56 @@ def open_webhook_settings(**overrides: object) -> WebhooksSettings:
     return WebhooksSettings.model_validate(values | overrides)
 
 
+@dataclass(frozen=True)
+class WebhookParts:
+    """What a process builds for webhooks, on its resources, plus the projects to act for."""
+
+    resources: Resources
+    projects: ProjectStore
+    webhooks: WebhookService
+    notifier: JobWebhookNotifier
+
+    @property
+    def queue(self) -> TaskQueue:
+        return self.resources.queue
+
+    @property
+    def redis(self) -> ArqRedis:
+        return self.resources.redis
+
+    @property
+    def sessions(self) -> SessionFactory:
+        return self.resources.sessions
+
+    @property
+    def clock(self) -> Clock:
+        return self.resources.clock
+
+
+@asynccontextmanager
+async def webhook_parts(settings: Settings) -> AsyncIterator[WebhookParts]:
+    """The webhook service and the finished-job notifier, wired as the processes wire them."""
+    resources = Resources.open(settings)
+    parts = WebhookParts(
+        resources,
+        ProjectStore(resources.sessions, resources.clock),
+        webhook_service(resources),
+        build_job_webhook_notifier(resources.sessions, resources.queue, resources.clock),
+    )
+    try:
+        yield parts
+    finally:
+        await parts.webhooks.close()
+        await resources.close()
+        # Closing leaves the pool it handed to ArqRedis open (redis-py closes only pools it
+        # created itself); close it so no connection outlives the test's event loop.
+        await resources.redis.connection_pool.disconnect()
+
+
 @pytest.fixture
-async def runtime(tmp_path: Path, redis_url: str) -> AsyncIterator[Runtime]:
-    """An in-process runtime on a fresh SQLite database and its own Redis database, with
-    loopback webhook targets allowed. No worker consumes its queue: tests run attempts."""
+async def parts(tmp_path: Path, redis_url: str) -> AsyncIterator[WebhookParts]:
+    """Webhook parts on a fresh SQLite database and their own Redis database, with loopback
+    webhook targets allowed. No worker consumes their queue: tests run attempts."""
     settings = Settings(
         data_dir=tmp_path / "ftapi",
         redis=RedisSettings(url=redis_url),
@@ -60,29 +119,25 @@ async def runtime(tmp_path: Path, redis_url: str) -> AsyncIterator[Runtime]:
     )
     settings.data_dir.mkdir(parents=True)
     await upgrade_database_async(settings.database_url)
-    built = Runtime.build(settings)
-    try:
+    async with webhook_parts(settings) as built:
         yield built
-    finally:
-        await built.close()
-        # Runtime.close leaves the pool it handed to ArqRedis open (redis-py closes only pools
-        # it created itself); close it so no connection outlives the test's event loop.
-        await built.redis.connection_pool.disconnect()
 
 
-async def new_caller(runtime: Runtime, project: str) -> Caller:
+async def new_caller(parts: WebhookParts, project: str) -> Caller:
     """A caller acting for ``project`` (created if new)."""
-    organization_id = await runtime.ensure_default_organization()
-    project_id = await runtime.projects.ensure_project(organization_id, project)
-    caller = await runtime.projects.system_caller(project_id)
+    organization_id = await parts.projects.ensure_organization(
+        parts.resources.settings.organization_slug
+    )
+    project_id = await parts.projects.ensure_project(organization_id, project)
+    caller = await parts.projects.system_caller(project_id)
     assert caller is not None
     return caller
 
 
 @pytest.fixture
-async def caller(runtime: Runtime) -> Caller:
+async def caller(parts: WebhookParts) -> Caller:
     """A caller of a project of its own."""
-    return await new_caller(runtime, "webhooks")
+    return await new_caller(parts, "webhooks")
 
 
 def finished_job(caller: Caller, status: JobStatus = JobStatus.SUCCEEDED) -> JobRecord:
@@ -97,8 +152,9 @@ def finished_job(caller: Caller, status: JobStatus = JobStatus.SUCCEEDED) -> Job
         validation_file=None,
         suffix=None,
         seed=7,
-        method={"type": "supervised"},
-        hyperparameters={"n_epochs": 1, "batch_size": 1, "learning_rate_multiplier": 1.0},
+        method=SupervisedSpec(
+            Hyperparameters(n_epochs=1, batch_size=1, learning_rate_multiplier=1.0)
+        ),
         integrations=None,
         metadata=None,
         status=status,

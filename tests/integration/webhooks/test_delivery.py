@@ -19,13 +19,17 @@ from openai.types.webhooks import (
 from service.auth.caller import Caller
 from service.jobs.state_machine import JobStatus
 from service.queue.names import deliver_webhook_key
-from service.runtime import Runtime
 from service.settings import WebhooksSettings
 from service.webhooks.delivery_store import WebhookDeliveryStore
 from service.webhooks.factory import build_webhook_service
 from service.webhooks.records import AttemptOutcome, DeliveryStatus
 from service.webhooks.service import WebhookService
-from tests.integration.webhooks.conftest import finished_job, new_caller, open_webhook_settings
+from tests.integration.webhooks.conftest import (
+    WebhookParts,
+    finished_job,
+    new_caller,
+    open_webhook_settings,
+)
 from tests.integration.webhooks.receiver import WebhookReceiver
 
 
@@ -40,21 +44,21 @@ def _sdk(secret: str) -> OpenAI:
 
 
 async def test_a_finished_job_reaches_each_subscribed_endpoint_signed(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="ci", event_types=None)
     failures_only = await webhooks.create_endpoint(
         caller, url=receiver.url, name="", event_types=["fine_tuning.job.failed"]
     )
     job = finished_job(caller, JobStatus.SUCCEEDED)
 
-    await webhooks.job_finished(job)
+    await parts.notifier.job_finished(job)
 
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
     none = await webhooks.list_deliveries(caller, failures_only.id, after=None, limit=10)
     assert none.items == []
-    assert await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 1))
+    assert await parts.queue.is_pending(deliver_webhook_key(delivery_id, 1))
     assert receiver.requests == []  # nothing is sent until the task runs
 
     delivered = await webhooks.deliver(delivery_id)
@@ -79,11 +83,11 @@ async def test_a_finished_job_reaches_each_subscribed_endpoint_signed(
 
 
 async def test_a_500_is_retried_with_backoff_then_delivered_once(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller, JobStatus.CANCELLED))
+    await parts.notifier.job_finished(finished_job(caller, JobStatus.CANCELLED))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
     receiver.answer_next(500)
 
@@ -95,7 +99,7 @@ async def test_a_500_is_retried_with_backoff_then_delivered_once(
     assert first.last_error == "HTTP 500: receiver says no"
     assert first.next_attempt_at is not None
     assert 0 <= first.next_attempt_at - time.time() <= 2  # the 1 s schedule of these settings
-    assert await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 2))
+    assert await parts.queue.is_pending(deliver_webhook_key(delivery_id, 2))
     assert await webhooks.deliver(delivery_id, 1) is None  # a stale task for attempt 1 exits
 
     second = await webhooks.deliver(delivery_id, 2)
@@ -119,11 +123,11 @@ async def test_a_500_is_retried_with_backoff_then_delivered_once(
 
 
 async def test_delivery_gives_up_after_max_attempts(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller, JobStatus.FAILED))
+    await parts.notifier.job_finished(finished_job(caller, JobStatus.FAILED))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
     receiver.answer_next(503, 502, 500)
 
@@ -134,17 +138,17 @@ async def test_delivery_gives_up_after_max_attempts(
         statuses.append(result.status)
 
     assert statuses == [DeliveryStatus.PENDING, DeliveryStatus.PENDING, DeliveryStatus.FAILED]
-    assert not await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 4))
+    assert not await parts.queue.is_pending(deliver_webhook_key(delivery_id, 4))
     assert await webhooks.deliver(delivery_id) is None
     assert len(receiver.requests) == 3
 
 
 async def test_410_gone_ends_the_delivery_at_once(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
     receiver.answer_next(410)
 
@@ -152,20 +156,20 @@ async def test_410_gone_ends_the_delivery_at_once(
 
     assert result is not None
     assert result.status is DeliveryStatus.FAILED
-    assert not await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 2))
+    assert not await parts.queue.is_pending(deliver_webhook_key(delivery_id, 2))
 
 
 async def test_an_unreachable_endpoint_is_recorded_and_retried(
-    runtime: Runtime, caller: Caller
+    parts: WebhookParts, caller: Caller
 ) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(
         caller, url=f"http://127.0.0.1:{closed_port}/x", name="", event_types=None
     )
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
 
     result = await webhooks.deliver(delivery_id)
@@ -175,21 +179,21 @@ async def test_an_unreachable_endpoint_is_recorded_and_retried(
     assert result.last_status_code is None
     assert result.last_error is not None
     assert "could not connect to 127.0.0.1" in result.last_error
-    assert await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 2))
+    assert await parts.queue.is_pending(deliver_webhook_key(delivery_id, 2))
 
 
 async def test_a_repeated_notification_adds_no_delivery_and_other_statuses_none(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
     job = finished_job(caller)
 
-    await webhooks.job_finished(job)
-    await webhooks.job_finished(job)
-    await webhooks.job_finished(finished_job(caller, JobStatus.RUNNING))
-    other_project = await new_caller(runtime, "someone-else")
-    await webhooks.job_finished(finished_job(other_project))
+    await parts.notifier.job_finished(job)
+    await parts.notifier.job_finished(job)
+    await parts.notifier.job_finished(finished_job(caller, JobStatus.RUNNING))
+    other_project = await new_caller(parts, "someone-else")
+    await parts.notifier.job_finished(finished_job(other_project))
 
     page = await webhooks.list_deliveries(caller, endpoint.id, after=None, limit=10)
     assert [entry.delivery.subject_id for entry in page.items] == [job.id]
@@ -210,11 +214,11 @@ class HostsFile:
 
 
 async def test_the_request_goes_to_the_checked_address_under_the_hosts_name(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
     hosts = HostsFile({"hooks.example.test": ["127.0.0.1"]})
     webhooks = build_webhook_service(
-        open_webhook_settings(), runtime.sessions, runtime.queue, runtime.clock, resolver=hosts
+        open_webhook_settings(), parts.sessions, parts.queue, parts.clock, resolver=hosts
     )
     try:
         endpoint = await webhooks.create_endpoint(
@@ -223,7 +227,7 @@ async def test_the_request_goes_to_the_checked_address_under_the_hosts_name(
             name="",
             event_types=None,
         )
-        await webhooks.job_finished(finished_job(caller))
+        await parts.notifier.job_finished(finished_job(caller))
         delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
         result = await webhooks.deliver(delivery_id)
     finally:
@@ -240,17 +244,17 @@ async def test_the_request_goes_to_the_checked_address_under_the_hosts_name(
 
 
 async def test_a_name_re_pointed_at_an_internal_address_is_refused_at_delivery(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
     hosts = HostsFile({"hooks.example.test": ["93.184.216.34"]})
     webhooks = build_webhook_service(
-        WebhooksSettings(), runtime.sessions, runtime.queue, runtime.clock, resolver=hosts
+        WebhooksSettings(), parts.sessions, parts.queue, parts.clock, resolver=hosts
     )
     try:
         endpoint = await webhooks.create_endpoint(
             caller, url=f"http://hooks.example.test:{receiver.port}/", name="", event_types=None
         )
-        await webhooks.job_finished(finished_job(caller))
+        await parts.notifier.job_finished(finished_job(caller))
         delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
         hosts.table["hooks.example.test"] = [
             "127.0.0.1"
@@ -266,17 +270,17 @@ async def test_a_name_re_pointed_at_an_internal_address_is_refused_at_delivery(
         "address. Use a public address."
     )
     assert receiver.requests == []
-    assert not await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 2))
+    assert not await parts.queue.is_pending(deliver_webhook_key(delivery_id, 2))
     log = (await webhooks.list_deliveries(caller, endpoint.id, after=None, limit=10)).items[0]
     assert [attempt.outcome for attempt in log.attempts] == [AttemptOutcome.REFUSED]
 
 
 async def test_deleting_an_endpoint_drops_its_pending_deliveries(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
 
     await webhooks.delete_endpoint(caller, endpoint.id)
@@ -286,35 +290,35 @@ async def test_deleting_an_endpoint_drops_its_pending_deliveries(
 
 
 async def test_attempts_lost_with_redis_are_queued_again(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
-    await runtime.redis.flushdb()
-    assert not await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 1))
+    await parts.redis.flushdb()
+    assert not await parts.queue.is_pending(deliver_webhook_key(delivery_id, 1))
 
     requeued = await webhooks.requeue_overdue(grace_s=0)
 
     assert requeued == 1
-    assert await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 1))
+    assert await parts.queue.is_pending(deliver_webhook_key(delivery_id, 1))
 
 
 async def test_an_attempt_whose_worker_died_is_followed_by_the_next_one(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
-    store = WebhookDeliveryStore(runtime.sessions)
+    store = WebhookDeliveryStore(parts.sessions)
     # A worker claims attempt 1 and dies before sending; its lease has run out.
     assert await store.claim(delivery_id, 1, lease_until_s=int(time.time()) - 1)
     assert await webhooks.deliver(delivery_id, 1) is None  # arq re-running that task: no-op
 
     assert await webhooks.requeue_overdue(grace_s=0) == 1
-    assert await runtime.queue.is_pending(deliver_webhook_key(delivery_id, 2))
+    assert await parts.queue.is_pending(deliver_webhook_key(delivery_id, 2))
     result = await webhooks.deliver(delivery_id, 2)
 
     assert result is not None
@@ -323,16 +327,16 @@ async def test_an_attempt_whose_worker_died_is_followed_by_the_next_one(
 
 
 async def test_a_last_attempt_that_died_fails_the_delivery(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     delivery_id = await _only_delivery_id(webhooks, caller, endpoint.id)
     receiver.answer_next(500, 500)
     await webhooks.deliver(delivery_id, 1)
     await webhooks.deliver(delivery_id, 2)
-    store = WebhookDeliveryStore(runtime.sessions)
+    store = WebhookDeliveryStore(parts.sessions)
     assert await store.claim(delivery_id, 3, lease_until_s=int(time.time()) - 1)  # the last
 
     assert await webhooks.requeue_overdue(grace_s=0) == 1
@@ -346,12 +350,12 @@ async def test_a_last_attempt_that_died_fails_the_delivery(
 
 
 async def test_after_a_rotation_that_keeps_the_old_secret_both_verify(
-    runtime: Runtime, caller: Caller, receiver: WebhookReceiver
+    parts: WebhookParts, caller: Caller, receiver: WebhookReceiver
 ) -> None:
-    webhooks = runtime.webhooks
+    webhooks = parts.webhooks
     endpoint = await webhooks.create_endpoint(caller, url=receiver.url, name="", event_types=None)
     rotated = await webhooks.rotate_secret(caller, endpoint.id, keep_old_for_24_hours=True)
-    await webhooks.job_finished(finished_job(caller))
+    await parts.notifier.job_finished(finished_job(caller))
     await webhooks.deliver(await _only_delivery_id(webhooks, caller, endpoint.id))
 
     (request,) = receiver.wait_for(1)
@@ -365,11 +369,9 @@ async def test_after_a_rotation_that_keeps_the_old_secret_both_verify(
     ["http://169.254.169.254/latest/meta-data/", "http://2130706433/", "http://[::ffff:7f00:1]/"],
 )
 async def test_create_refuses_internal_urls_with_the_default_policy(
-    runtime: Runtime, caller: Caller, url: str
+    parts: WebhookParts, caller: Caller, url: str
 ) -> None:
-    guarded = build_webhook_service(
-        WebhooksSettings(), runtime.sessions, runtime.queue, runtime.clock
-    )
+    guarded = build_webhook_service(WebhooksSettings(), parts.sessions, parts.queue, parts.clock)
     try:
         with pytest.raises(Exception, match="cannot be sent") as refused:
             await guarded.create_endpoint(caller, url=url, name="", event_types=None)

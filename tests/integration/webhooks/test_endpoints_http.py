@@ -14,8 +14,7 @@ from openai import NotFoundError, OpenAI
 from openai.types.webhooks import FineTuningJobFailedWebhookEvent
 
 from service.jobs.state_machine import JobStatus
-from service.runtime import Runtime
-from tests.integration.webhooks.conftest import finished_job, new_caller
+from tests.integration.webhooks.conftest import finished_job, new_caller, webhook_parts
 from tests.integration.webhooks.receiver import WebhookReceiver
 from tests.support.stack import ApiServer
 
@@ -177,14 +176,10 @@ def test_a_ctl_worker_delivers_retries_after_a_500_and_logs_it(
     project = "wh-test_a_ctl_worker_delivers_retries_after_a_500_and_logs_it"  # api_key's
 
     async def finish_a_job() -> str:
-        runtime = Runtime.build(open_api.config.settings())
-        try:
-            job = finished_job(await new_caller(runtime, project), JobStatus.FAILED)
-            await runtime.webhooks.job_finished(job)
+        async with webhook_parts(open_api.config.settings()) as parts:
+            job = finished_job(await new_caller(parts, project), JobStatus.FAILED)
+            await parts.notifier.job_finished(job)
             return job.id
-        finally:
-            await runtime.close()
-            await runtime.redis.connection_pool.disconnect()
 
     job_id = asyncio.run(finish_a_job())
 

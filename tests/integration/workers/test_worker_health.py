@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.worker.common import HEALTH_CHECK_INTERVAL_S
+from service.queue.arq_worker import HEALTH_CHECK_INTERVAL_S
 from tests.support.services import RedisServer
 from tests.support.stack import REPO_ROOT, StackConfig, WorkerProcess
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
 from tests.support.tiny_model import CHAT_TEMPLATES, TinyModels
 
 

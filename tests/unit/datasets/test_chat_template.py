@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
-from service.datasets.chat_messages import convert_messages
-from service.datasets.chat_template import ChatTemplate, ChatTemplateRenderError
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.tokenization.chat_template import ChatTemplate, ChatTemplateRenderError
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.tokenization.template_messages import convert_messages
 from tests.support.tiny_model import TinyModels
 
 CONVERSATIONS: list[dict[str, Any]] = [

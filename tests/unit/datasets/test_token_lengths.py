@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-from service.datasets.formats import DatasetFormat
-from service.datasets.limits import ValidationLimits
-from service.datasets.report import DatasetReport, build_report, report_of_jsonl
-from service.datasets.token_lengths import (
+from service.datasets.reports.dataset_report import DatasetReport, build_report, report_of_jsonl
+from service.datasets.reports.token_lengths import (
     TokenDistribution,
     TokenHistogram,
     TokenLengthTally,
 )
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.validation.formats import DatasetFormat
+from service.datasets.validation.limits import ValidationLimits
 
 
 def _tally(max_tokens: int, lengths: list[int]) -> TokenLengthTally:

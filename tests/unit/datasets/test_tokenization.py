@@ -11,16 +11,12 @@ from typing import Any
 import pytest
 from tokenizers import Tokenizer
 
-from service.datasets.formats import DatasetFormat
-from service.datasets.token_preview import TRAINED_END, TRAINED_START
-from service.datasets.tokenization import ChatTokenizer
-from service.datasets.tokenized import (
-    IssueCode,
-    IssueSeverity,
-    TokenizedExample,
-    TokenizedPreference,
-)
-from service.datasets.tokenizer_files import ModelTokenizerError
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
+from service.datasets.tokenization.issues import IssueCode, IssueSeverity
+from service.datasets.tokenization.preview import TRAINED_END, TRAINED_START
+from service.datasets.tokenization.tokenized_example import TokenizedExample, TokenizedPreference
+from service.datasets.tokenization.tokenizer_files import ModelTokenizerError
+from service.datasets.validation.formats import DatasetFormat
 
 MULTI_TURN: dict[str, Any] = {
     "messages": [
@@ -609,7 +605,7 @@ def test_a_directory_without_tokenizer_json_is_refused(tmp_path: Path) -> None:
 
 def test_tokenization_needs_neither_torch_nor_transformers() -> None:
     code = (
-        "import sys, service.datasets.tokenization; "
+        "import sys, service.datasets.tokenization.chat_tokenizer; "
         "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
     )
 

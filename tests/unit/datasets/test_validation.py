@@ -11,11 +11,11 @@ from types import ModuleType
 
 import pytest
 
-from service.datasets.formats import DatasetFormat, detect_format, formats_for_method
-from service.datasets.limits import ValidationLimits
-from service.datasets.lines import split_lines
-from service.datasets.problems import ValidationReport
-from service.datasets.validation import iter_examples, validate_jsonl
+from service.datasets.validation.formats import DatasetFormat, detect_format, formats_for_method
+from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.lines import split_lines
+from service.datasets.validation.problems import ValidationReport
+from service.datasets.validation.validator import iter_examples, validate_jsonl
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 MiB = 1024 * 1024

@@ -16,13 +16,13 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.datasets.fast_path import FastPath
-from service.datasets.formats import DatasetFormat, detect_format
-from service.datasets.limits import ValidationLimits
-from service.datasets.lines import split_lines
-from service.datasets.problems import LineFindings
-from service.datasets.rules import check_example, parse_line
-from service.datasets.validation import iter_examples, validate_jsonl
+from service.datasets.validation.fast_path import FastPath
+from service.datasets.validation.formats import DatasetFormat, detect_format
+from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.line_rules import check_example, parse_line
+from service.datasets.validation.lines import split_lines
+from service.datasets.validation.problems import LineFindings
+from service.datasets.validation.validator import iter_examples, validate_jsonl
 
 # FTAPI_HYPOTHESIS_EXAMPLES=5000 for a longer hunt than the default run.
 PROPERTY_SETTINGS = settings(

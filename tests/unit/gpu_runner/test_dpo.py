@@ -10,7 +10,7 @@ from gpu_runner.training.config import LoraTrainerSettings, RunConfig
 from gpu_runner.training.data import load_training_data
 from gpu_runner.training.distributed import Ranks
 from gpu_runner.training.loop import TrainingRun
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.for_gpu_runner import ChatTokenizer
 from service.models.adapters import validate_adapter
 from tests.support.lora import RecordingChannel, training_spec
 

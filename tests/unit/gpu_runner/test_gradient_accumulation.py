@@ -20,7 +20,7 @@ from gpu_runner.training.model import (
 )
 from gpu_runner.training.objectives import SupervisedObjective
 from gpu_runner.training.packing import collate
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.for_gpu_runner import ChatTokenizer
 from tests.support.lora import training_spec, varied_chat_jsonl
 
 ROW_TOKENS = 256

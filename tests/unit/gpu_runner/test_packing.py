@@ -21,7 +21,7 @@ from gpu_runner.training.packing import (
     micro_batches,
     plan_rows,
 )
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.for_gpu_runner import ChatTokenizer
 from tests.support.lora import training_spec, varied_chat_jsonl
 
 

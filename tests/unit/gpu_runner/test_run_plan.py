@@ -22,7 +22,7 @@ from gpu_runner.training.messages import (
     encode,
 )
 from gpu_runner.training.schedule import learning_rate_at, warmup_steps
-from service.datasets.tokenization import ChatTokenizer
+from service.datasets.for_gpu_runner import ChatTokenizer
 from tests.support.lora import training_spec
 
 

@@ -13,6 +13,7 @@ from service.auth.store import ProjectStore
 from service.clock import SystemClock
 from service.db.engine import create_engine, create_session_factory
 from service.db.migrate import upgrade_database_async
+from service.jobs.methods import Hyperparameters, SupervisedSpec
 from service.jobs.records import JobRecord, NewEvent
 from service.jobs.state_machine import TERMINAL_STATUSES, TRANSITIONS, JobStatus, can_transition
 from service.jobs.store import JobStore
@@ -62,12 +63,11 @@ class Tenant:
                 validation_file=None,
                 suffix=None,
                 seed=1,
-                method={"type": "supervised"},
-                hyperparameters={
-                    "n_epochs": "auto",
-                    "batch_size": "auto",
-                    "learning_rate_multiplier": "auto",
-                },
+                method=SupervisedSpec(
+                    Hyperparameters(
+                        n_epochs="auto", batch_size="auto", learning_rate_multiplier="auto"
+                    )
+                ),
                 integrations=None,
                 metadata=None,
                 status=status,

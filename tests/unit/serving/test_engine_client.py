@@ -8,7 +8,8 @@ import json
 import httpx
 import pytest
 
-from service.serving.agent.engine_client import EngineClient, parse_engine_error
+from service.serving.agent.engine_client import EngineClient
+from service.serving.engine_errors import parse_engine_error
 from service.serving.errors import (
     AdapterFilesMissing,
     AdapterRejected,

@@ -1,0 +1,2 @@
+"""The ctl worker process (``ftapi worker --queue ctl``): validation, webhook delivery, the
+reconciler and sweeps."""

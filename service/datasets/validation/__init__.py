@@ -1,0 +1,1 @@
+"""Streaming validation of training files: one pass, bounded memory, every problem counted."""

@@ -1,0 +1,66 @@
+"""Content validation of stored fine-tune files, and running it beside the api.
+
+A ``fine-tune`` file is stored with status ``uploaded``; validation streams it through the
+validator and records ``processed`` or ``error`` (with the first problems, line numbers included,
+in ``status_details``), plus the detected format and example count that job creation checks.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from service.blobstore import BlobNotFound, BlobStore
+from service.blobstore.keys import file_key
+from service.datasets.blob_source import consume_in_thread
+from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.problems import ValidationReport
+from service.datasets.validation.validator import validate_jsonl
+from service.files.records import FileStatus
+from service.files.store import FileStore
+from service.queue.names import QueueName, TaskName, validate_file_key
+from service.queue.protocol import TaskQueue
+
+logger = logging.getLogger(__name__)
+
+
+class FileContentValidator:
+    """Validates one stored file and records the outcome on its row."""
+
+    def __init__(self, store: FileStore, blobs: BlobStore, limits: ValidationLimits) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._limits = limits
+
+    async def validate(self, file_id: str) -> ValidationReport | None:
+        """Validate the file if it still awaits validation; None when there is nothing to do."""
+        record = await self._store.get_any(file_id)
+        if record is None or record.status is not FileStatus.UPLOADED:
+            return None
+        try:
+            report = await consume_in_thread(
+                self._blobs.read_stream(file_key(record.project_id, file_id)),
+                lambda chunks: validate_jsonl(chunks, self._limits),
+            )
+        except BlobNotFound:
+            return None  # deleted while queued
+        await self._store.record_validation(
+            file_id,
+            status=FileStatus.PROCESSED if report.ok else FileStatus.ERROR,
+            status_details=None if report.ok else report.summary(),
+            data_format=None if report.format is None else report.format.value,
+            n_examples=report.n_examples,
+        )
+        return report
+
+
+class QueuedFileValidation:
+    """A ``FileValidationQueue`` that hands validation to the ctl workers."""
+
+    def __init__(self, queue: TaskQueue) -> None:
+        self._queue = queue
+
+    async def submit(self, project_id: str, file_id: str) -> None:
+        """Queue the file's validation (deduplicated per file)."""
+        await self._queue.enqueue(
+            TaskName.VALIDATE_FILE, file_id, queue=QueueName.CTL, key=validate_file_key(file_id)
+        )

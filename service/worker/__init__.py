@@ -1,1 +1,0 @@
-"""arq worker processes: ``ftapi worker --queue ctl`` (control work) and ``--queue gpu``."""
