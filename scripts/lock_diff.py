@@ -13,17 +13,15 @@ from packaging.utils import canonicalize_name
 
 
 def pins(path: Path) -> dict[str, str]:
-    """``name[; marker]`` to its pinned version, for every pin in a requirements-format lock."""
-    found: dict[str, str] = {}
+    """Each locked name to its version, or its versions (``a / b``) where markers split it."""
+    versions: dict[str, set[str]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line or line[0] in "# ":
             continue
         requirement = Requirement(line)
-        key = canonicalize_name(requirement.name)
-        if requirement.marker is not None:
-            key = f"{key}; {requirement.marker}"
-        found[key] = str(next(iter(requirement.specifier)).version)
-    return found
+        name = canonicalize_name(requirement.name)
+        versions.setdefault(name, set()).add(str(next(iter(requirement.specifier)).version))
+    return {name: " / ".join(sorted(found)) for name, found in versions.items()}
 
 
 def main(old_path: str, new_path: str) -> None:
