@@ -27,7 +27,7 @@ from service.datasets.validation.line_schemas import (
     PreferenceExample,
     UserMessage,
 )
-from service.datasets.validation.tool_rules import is_json_object_text
+from service.datasets.validation.tool_rules import arguments_too_deep, is_json_object_text
 
 _HAS_USER = 1
 _TRAINED = 2
@@ -107,7 +107,7 @@ class FastPath:
             # ``type() is`` rather than isinstance: this loop runs for every message of a file.
             if type(message) is AssistantMessage:
                 if message.tool_calls or message.function_call is not None:
-                    if not _call_arguments_ok(message):
+                    if not _call_arguments_ok(message, self._limits.max_json_depth):
                         return None
                 elif not message.content:
                     return None
@@ -149,11 +149,14 @@ def _one_of(
     return canonical if isinstance(alias, msgspec.UnsetType) else None
 
 
-def _call_arguments_ok(message: AssistantMessage) -> bool:
+def _call_arguments_ok(message: AssistantMessage, max_depth: int) -> bool:
     calls = [call.function for call in message.tool_calls or ()]
     if message.function_call is not None:
         calls.append(message.function_call)
-    return all(is_json_object_text(call.arguments) for call in calls)
+    return all(
+        not arguments_too_deep(call.arguments, max_depth) and is_json_object_text(call.arguments)
+        for call in calls
+    )
 
 
 def nesting_depth(value: Any) -> int:

@@ -8,12 +8,12 @@ and on every line the fast path does not accept.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import msgspec
 
 from service.datasets.validation.formats import NON_PREFERRED_KEYS, PREFERRED_KEYS, DatasetFormat
+from service.datasets.validation.json_depth import exceeds_depth
 from service.datasets.validation.limits import ValidationLimits
 from service.datasets.validation.line_schemas import (
     ChatExample,
@@ -29,32 +29,11 @@ from service.datasets.validation.rule_helpers import show
 from service.datasets.validation.tool_rules import check_tools
 
 JSON_WHITESPACE = b" \t\r\n"
-# A JSON string (escapes included) or a bracket: enough to measure nesting without parsing.
-_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-_OPENERS = frozenset(b"[{")
-_CLOSERS = frozenset(b"]}")
 _CHAT_KEYS = struct_keys(ChatExample)
 _PREFERENCE_KEYS = struct_keys(PreferenceExample)
 _PREFERENCE_INPUT_KEYS = struct_keys(PreferenceInput)
 _OUTPUT_MESSAGE_KEYS = struct_keys(OutputMessage)
 _COMPLETION_KEYS = struct_keys(CompletionExample)
-
-
-def exceeds_depth(line: bytes, limit: int) -> bool:
-    """True when a JSON text nests brackets (outside strings) more than ``limit`` deep."""
-    # Every level needs its own bracket, so few brackets settle it without a scan.
-    if line.count(b"{") + line.count(b"[") <= limit:
-        return False
-    depth = 0
-    for match in _STRING_OR_BRACKET.finditer(line):
-        char = line[match.start()]
-        if char in _OPENERS:
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in _CLOSERS:
-            depth -= 1
-    return False
 
 
 def parse_line(
@@ -113,6 +92,13 @@ def _explain_invalid_json(text: str) -> str:
         )
     except RecursionError:
         return "not valid JSON (nested too deeply)"
+    except ValueError:
+        # The stdlib refuses integers of more than sys.get_int_max_str_digits() digits with a
+        # plain ValueError; msgspec refused the same number as out of range.
+        return (
+            "not valid JSON: a number has too many digits to be read; write it as a string "
+            "or with fewer digits"
+        )
     return (
         "not valid JSON: it uses NaN/Infinity, a number out of range or an unpaired surrogate "
         "escape such as \\ud800, which strict JSON parsers reject"

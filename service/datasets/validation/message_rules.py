@@ -59,10 +59,15 @@ def check_messages(
             f"{len(messages)} messages; an example may hold at most "
             f"{limits.max_messages_per_example}, split long conversations",
         )
-    return [check_message(message, f"{path}[{i}]", findings) for i, message in enumerate(messages)]
+    return [
+        check_message(message, f"{path}[{i}]", limits.max_json_depth, findings)
+        for i, message in enumerate(messages)
+    ]
 
 
-def check_message(message: Any, path: str, findings: LineFindings) -> str | None:
+def check_message(
+    message: Any, path: str, max_json_depth: int, findings: LineFindings
+) -> str | None:
     """Check one message; return its role when the role is known."""
     if not isinstance(message, dict):
         findings.problem(
@@ -89,7 +94,7 @@ def check_message(message: Any, path: str, findings: LineFindings) -> str | None
     _check_name(message, role, path, findings)
     _check_content(message, role, path, findings)
     if role == "assistant":
-        _check_assistant_fields(message, path, findings)
+        _check_assistant_fields(message, path, max_json_depth, findings)
     elif role == "tool":
         tool_call_id = message.get("tool_call_id")
         if not isinstance(tool_call_id, str) or not tool_call_id:
@@ -227,7 +232,9 @@ def _check_part(part: Any, role: str, path: str, findings: LineFindings) -> None
         )
 
 
-def _check_assistant_fields(message: dict[str, Any], path: str, findings: LineFindings) -> None:
+def _check_assistant_fields(
+    message: dict[str, Any], path: str, max_json_depth: int, findings: LineFindings
+) -> None:
     if "weight" in message:
         weight = message["weight"]
         # bool is an int in Python but not in JSON; 1.0 and 0.5 are not weights either.
@@ -242,7 +249,7 @@ def _check_assistant_fields(message: dict[str, Any], path: str, findings: LineFi
     if calls is not None:
         if isinstance(calls, list):
             for k, call in enumerate(calls):
-                check_tool_call(call, f"{path}.tool_calls[{k}]", findings)
+                check_tool_call(call, f"{path}.tool_calls[{k}]", max_json_depth, findings)
         else:
             findings.problem(
                 ProblemCode.INVALID_TOOL_CALLS,
@@ -250,7 +257,9 @@ def _check_assistant_fields(message: dict[str, Any], path: str, findings: LineFi
                 f"tool_calls must be a list of tool calls, got {show(calls)}",
             )
     if message.get("function_call") is not None:
-        check_function_call(message["function_call"], f"{path}.function_call", findings)
+        check_function_call(
+            message["function_call"], f"{path}.function_call", max_json_depth, findings
+        )
     refusal = message.get("refusal")
     if refusal is not None and not isinstance(refusal, str):
         findings.problem(

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from service.datasets.validation.json_depth import exceeds_depth
 from service.datasets.validation.line_schemas import (
     MAX_LEGACY_FUNCTIONS,
     FunctionCall,
@@ -26,6 +27,19 @@ _TOOL_KEYS = struct_keys(FunctionTool)
 _FUNCTION_DEFINITION_KEYS = struct_keys(FunctionDefinition)
 
 
+def arguments_too_deep(text: str, max_depth: int) -> bool:
+    """True when tool-call ``arguments`` nest deeper than ``max_depth``.
+
+    The line's depth limit cannot see inside this string, and a valid object nested near
+    Python's recursion limit would pass the validator yet overflow the chat template's
+    ``tojson`` when the example is tokenized.
+    """
+    # Counting brackets settles almost every call without encoding the text.
+    if text.count("{") + text.count("[") <= max_depth:
+        return False
+    return exceeds_depth(text.encode("utf-8", "surrogatepass"), max_depth)
+
+
 def is_json_object_text(text: str) -> bool:
     """True when ``text`` is a JSON object, as tool-call ``arguments`` must be."""
     try:
@@ -34,8 +48,9 @@ def is_json_object_text(text: str) -> bool:
         return False
 
 
-def check_tool_call(call: Any, path: str, findings: LineFindings) -> None:
-    """Check one entry of an assistant message's ``tool_calls``."""
+def check_tool_call(call: Any, path: str, max_depth: int, findings: LineFindings) -> None:
+    """Check one entry of an assistant message's ``tool_calls``; ``max_depth`` bounds its
+    ``arguments``' nesting."""
     if not isinstance(call, dict):
         findings.problem(
             ProblemCode.INVALID_TOOL_CALLS,
@@ -56,11 +71,14 @@ def check_tool_call(call: Any, path: str, findings: LineFindings) -> None:
             f"{path}.type",
             f'type must be "function", got {show(call["type"])}',
         )
-    check_function_call(call.get("function"), f"{path}.function", findings)
+    check_function_call(call.get("function"), f"{path}.function", max_depth, findings)
 
 
-def check_function_call(function_call: Any, path: str, findings: LineFindings) -> None:
-    """Check a call's ``{"name", "arguments"}``; arguments must be a JSON object as text."""
+def check_function_call(
+    function_call: Any, path: str, max_depth: int, findings: LineFindings
+) -> None:
+    """Check a call's ``{"name", "arguments"}``; arguments must be a JSON object as text,
+    nested at most ``max_depth`` levels."""
     if not isinstance(function_call, dict):
         findings.problem(
             ProblemCode.INVALID_TOOL_CALLS,
@@ -75,7 +93,13 @@ def check_function_call(function_call: Any, path: str, findings: LineFindings) -
             ProblemCode.INVALID_TOOL_CALLS, f"{path}.name", "the called function needs a name"
         )
     arguments = function_call.get("arguments")
-    if not isinstance(arguments, str) or not is_json_object_text(arguments):
+    if isinstance(arguments, str) and arguments_too_deep(arguments, max_depth):
+        findings.problem(
+            ProblemCode.TOO_DEEP,
+            f"{path}.arguments",
+            f"arguments nest more than {max_depth} levels deep; flatten them",
+        )
+    elif not isinstance(arguments, str) or not is_json_object_text(arguments):
         findings.problem(
             ProblemCode.INVALID_TOOL_CALLS,
             f"{path}.arguments",

@@ -417,6 +417,29 @@ def test_depth_limit_is_exact_on_both_paths(depth: int, code: str | None) -> Non
     assert [p.code for p in first.problems] == ([code] if code else [])
 
 
+@pytest.mark.parametrize(("depth", "code"), [(12, None), (13, "too_deep")])
+def test_tool_call_arguments_have_the_same_depth_limit(depth: int, code: str | None) -> None:
+    limits = ValidationLimits(max_json_depth=12)
+    arguments = '{"a":' * depth + "1" + "}" * depth
+    line = chat_line(
+        1,
+        {
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "function": {"name": "f", "arguments": arguments}},
+            ],
+        },
+    )
+
+    after_valid = validate_jsonl([good_chat(10) + line], limits)
+    first = validate_jsonl([line + b"\n" + good_chat(10)], limits)
+
+    param = "messages[1].tool_calls[0].function.arguments"
+    expected = [(code, param)] if code else []
+    assert [(p.code, p.param) for p in after_valid.problems] == expected
+    assert [(p.code, p.param) for p in first.problems] == expected
+
+
 def test_deeply_nested_garbage_does_not_overflow_the_stack() -> None:
     data = good_chat(10) + b"[" * 500_000 + b"\n" + b'{"messages": ' + b"[" * 100_000 + b"\n"
 
