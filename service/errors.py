@@ -13,7 +13,8 @@ Domain code raises these; one handler maps them to OpenAI's envelope.
     ├── UnsupportedMediaType       415 invalid_request_error
     ├── RateLimited                429 requests                carries retry_after_s
     │   └── KeyRateLimited         429 requests                a key's per-minute limit; its state
-    └── ServiceUnavailable         503 service_unavailable     a dependency is down; retry_after_s
+    ├── ServiceUnavailable         503 service_unavailable     a dependency is down; retry_after_s
+    └── StorageFull                507 storage_full            no space left to store the request
 
 Every error has a stable ``code`` (machine-readable), a ``message`` a user can act on and, where a
 request field is at fault, its ``param``.
@@ -141,3 +142,16 @@ class ServiceUnavailable(FtapiError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "service_unavailable"
+
+
+class StorageFull(FtapiError):
+    """The server's storage has no space left for what the request would store.
+
+    Nothing of the request was kept. Retrying at once cannot help (the SDKs' automatic retries
+    would only re-send the body), so ``x-should-retry`` is false; it works once space is freed.
+    """
+
+    status_code = 507
+    error_type = "storage_full"
+    default_code = "storage_full"
+    should_retry = False

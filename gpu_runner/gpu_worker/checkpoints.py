@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from service.blobstore import BlobStore
+from service.blobstore import BlobStore, BlobStoreFull
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import checkpoint_prefix
 from service.clock import Clock, to_seconds
@@ -49,14 +49,23 @@ class AttemptCheckpoints:
         self._written: set[int] = set()
 
     async def save(self, step: int, directory: Path, metrics: dict[str, float], name: str) -> bool:
-        """Store the checkpoint of ``step`` as the public model ``name``; False when refused."""
+        """Store the checkpoint of ``step`` as the public model ``name``; False when refused.
+
+        BlobStoreFull when the store has no room for it; nothing of it is left behind then.
+        """
         job = self._job
         if step in self._written:
             return False  # its prefix may be a recorded checkpoint: never written twice
         self._written.add(step)
         prefix = checkpoint_prefix(job.project_id, job.id, job.attempt, step)
         await self._pending.add(job.id, job.attempt, [prefix])
-        await upload_directory(self._blobs, prefix, directory, extra={"step": step})
+        try:
+            await upload_directory(self._blobs, prefix, directory, extra={"step": step})
+        except BlobStoreFull:
+            # The files stored before the one that did not fit would only take more space.
+            await self._blobs.delete_prefix(prefix)
+            await self._pending.forget([prefix])
+            raise
         now_us = self._clock.now_us()
         pruned = await self._store.add_checkpoint(
             CheckpointRecord(

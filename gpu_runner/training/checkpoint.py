@@ -16,24 +16,31 @@ temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gpu_runner.training.distributed import Ranks
+from gpu_runner.training.errors import ScratchDiskFullError
 from service.models.adapters import ADAPTER_WEIGHTS_NAME
 
 FORMAT_VERSION = 1
 ADAPTER_DIR = "adapter"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
+# What the kernel answers when a write finds no space (EDQUOT: a quota).
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -65,8 +72,29 @@ def rng_file_name(rank: int) -> str:
     return f"rng-rank{rank}.safetensors"
 
 
+@contextmanager
+def _disk_full_ends_the_run(what: str) -> Iterator[None]:
+    """A full disk while writing ``what`` fails the run with ``storage_full``, not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _NO_SPACE_ERRNOS:
+            raise ScratchDiskFullError(what) from exc
+        raise
+    except SafetensorError as exc:
+        # safetensors' Rust writer keeps only the text of the I/O error: "... (os error 28)".
+        if any(f"(os error {number})" in str(exc) for number in _NO_SPACE_ERRNOS):
+            raise ScratchDiskFullError(what) from exc
+        raise
+
+
 def save_adapter(directory: Path, model: PeftModel) -> None:
     """Write ``adapter_config.json`` and ``adapter_model.safetensors`` (nothing else)."""
+    with _disk_full_ends_the_run("trained adapter"):
+        _save_adapter(directory, model)
+
+
+def _save_adapter(directory: Path, model: PeftModel) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     # Never save embeddings (the vocabulary is never resized) and never ask the Hub about it.
     weights = get_peft_model_state_dict(model, save_embedding_layers=False)
@@ -87,6 +115,18 @@ def save_checkpoint(
     ranks: Ranks,
 ) -> None:
     """Write a complete checkpoint to ``directory`` (every rank calls this)."""
+    with _disk_full_ends_the_run(f"checkpoint at step {position.step}"):
+        _save_checkpoint(directory, model, optimizer, position, metrics, ranks)
+
+
+def _save_checkpoint(
+    directory: Path,
+    model: PeftModel,
+    optimizer: torch.optim.Optimizer,
+    position: RunPosition,
+    metrics: dict[str, float],
+    ranks: Ranks,
+) -> None:
     partial = directory.with_name(directory.name + ".partial")
     if ranks.is_main:
         shutil.rmtree(partial, ignore_errors=True)
@@ -96,7 +136,7 @@ def save_checkpoint(
     ranks.barrier()
     if not ranks.is_main:
         return
-    save_adapter(partial / ADAPTER_DIR, model)
+    _save_adapter(partial / ADAPTER_DIR, model)
     tensors, scalars, groups = _flatten_optimizer(optimizer)
     save_file(tensors, partial / OPTIMIZER_FILE)
     state = {

@@ -4,7 +4,8 @@
     ├── OutOfMemoryError             out_of_memory   the device ran out of memory
     ├── TrainingDivergedError        training_diverged  a loss or gradient is NaN or infinite
     ├── UnusableTrainingDataError    invalid_training_file  nothing left to train on
-    └── QuantizationUnavailableError quantization_unavailable  4-bit asked where it cannot run
+    ├── QuantizationUnavailableError quantization_unavailable  4-bit asked where it cannot run
+    └── ScratchDiskFullError         storage_full    no space left to write a checkpoint or adapter
 
 The training process reports one of these as a ``failed`` message with its ``code`` and
 ``message``; the parent turns it into the runner contract's ``TrainingFailed``. Anything else
@@ -14,6 +15,8 @@ the process raises is a bug: it becomes ``training_error`` and only the operator
 from __future__ import annotations
 
 from typing import ClassVar
+
+from service.jobs.trainer_contract import STORAGE_FULL_CODE
 
 INTERNAL_ERROR_CODE = "training_error"
 INTERNAL_ERROR_MESSAGE = "Training stopped on an internal error; the operators have the log."
@@ -68,4 +71,16 @@ class QuantizationUnavailableError(TrainingRunError):
         super().__init__(
             f"This runner is configured to train on a 4-bit (QLoRA) base model, but {missing}. "
             "Retry later; the operators have to install it or unset FTAPI_LORA_QUANTIZATION."
+        )
+
+
+class ScratchDiskFullError(TrainingRunError):
+    """The attempt's scratch directory has no space left for a checkpoint or the adapter."""
+
+    code = STORAGE_FULL_CODE
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"The {what} could not be written: the training machine's disk is full. Create the "
+            "job again later, or ask the service's operators to free space."
         )

@@ -38,6 +38,7 @@ _ERROR_DESCRIPTIONS = {
     "415": "The request body is not of a content type this route accepts.",
     "429": "Too many requests or active jobs; retry after `Retry-After` seconds.",
     "503": "A dependency (database, blob store, inference replicas) is unavailable; retry.",
+    "507": "The server's storage is full; nothing was stored. Retry once space is freed.",
 }
 # Every /v1 route: a bad request, a bad key, the per-key rate limit, a dependency down.
 _V1_ERRORS = ("400", "401", "429", "503")
@@ -48,6 +49,10 @@ _ROUTE_ERRORS: dict[Route, tuple[str, ...]] = {
     # A model that is unknown to the caller.
     ("POST", "/v1/chat/completions"): ("404",),
     ("POST", "/v1/completions"): ("404",),
+    # Routes that store the request's bytes in the blob store.
+    ("POST", "/v1/files"): ("507",),
+    ("POST", "/v1/uploads/{upload_id}/parts"): ("507",),
+    ("POST", "/v1/uploads/{upload_id}/complete"): ("507",),
 }
 
 

@@ -5,7 +5,12 @@ that builds every key (`keys`). Objects appear only when whole, and every write 
 size, sha256 and md5 it computed on the way through.
 """
 
-from service.blobstore.errors import BlobNotFound, BlobStoreUnavailable, InvalidBlobKey
+from service.blobstore.errors import (
+    BlobNotFound,
+    BlobStoreFull,
+    BlobStoreUnavailable,
+    InvalidBlobKey,
+)
 from service.blobstore.factory import BlobBackend, create_blob_store
 from service.blobstore.local import LocalBlobStore
 from service.blobstore.protocol import BlobInfo, BlobStore, BlobWriter
@@ -17,6 +22,7 @@ __all__ = [
     "BlobInfo",
     "BlobNotFound",
     "BlobStore",
+    "BlobStoreFull",
     "BlobStoreUnavailable",
     "BlobWriter",
     "InvalidBlobKey",

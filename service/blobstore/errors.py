@@ -3,7 +3,9 @@
     Exception
      ├── BlobNotFound          the key has no committed object
      ├── BlobStoreUnavailable  the store cannot be reached or written (network, permissions,
-     │                         full disk, missing bucket or root); the message names the reason
+     │    │                    missing bucket or root); the message names the reason
+     │    └── BlobStoreFull    no space left (a full disk or quota; S3: a full or over-quota
+     │                         store); nothing of the failed write remains
      └── ValueError
           └── InvalidBlobKey   a key or id outside the allowed alphabet, or one that could escape
                                its root (`..`, absolute paths, hidden segments)
@@ -22,6 +24,13 @@ class BlobNotFound(Exception):
 
 class BlobStoreUnavailable(Exception):
     """The store cannot be reached or written; the message says why."""
+
+
+class BlobStoreFull(BlobStoreUnavailable):
+    """The store has no space left for the write; an operator has to free or add some.
+
+    A kind of BlobStoreUnavailable, so code that only knows the store failed still handles it.
+    """
 
 
 class InvalidBlobKey(ValueError):

@@ -18,7 +18,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, ParamSpec, TypeVar
 
-from service.blobstore.errors import BlobNotFound, BlobStoreUnavailable
+from service.blobstore.errors import BlobNotFound, BlobStoreFull, BlobStoreUnavailable
 from service.blobstore.keys import validate_key, validate_prefix
 from service.blobstore.protocol import (
     DEFAULT_READ_CHUNK_BYTES,
@@ -36,12 +36,19 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+# What the kernel answers when a write, fsync or rename finds no space (EDQUOT: a quota).
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 @contextmanager
 def _unavailable_on_os_error(root: Path) -> Iterator[None]:
-    """Report a failing disk (permissions, full, read-only, gone) as BlobStoreUnavailable."""
+    """Report a failing disk (permissions, read-only, gone) as BlobStoreUnavailable, and one
+    with no space left as BlobStoreFull."""
     try:
         yield
     except OSError as exc:
+        if exc.errno in _NO_SPACE_ERRNOS:
+            raise BlobStoreFull(f"local blob store at {root} has no space left: {exc}") from exc
         raise BlobStoreUnavailable(f"local blob store at {root}: {exc}") from exc
 
 

@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.blobstore.errors import BlobNotFound, BlobStoreUnavailable
+from service.blobstore.errors import BlobNotFound, BlobStoreFull, BlobStoreUnavailable
 from service.blobstore.keys import validate_key, validate_prefix
 from service.blobstore.protocol import (
     DEFAULT_READ_CHUNK_BYTES,
@@ -51,6 +51,12 @@ _UNAVAILABLE_ERROR_CODES = frozenset(
     }
 )
 _NOT_FOUND_ERROR_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# Answers that mean "no space left": MinIO's full drives and bucket quota, Ceph RGW's quota.
+# Size limits on one request (EntityTooLarge) are the caller's problem, not the store's.
+_NO_SPACE_ERROR_CODES = frozenset(
+    {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded"}
+)
+_INSUFFICIENT_STORAGE = 507
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -62,6 +68,11 @@ def _error_code(exc: ClientError) -> str:
 
 def _is_not_found(exc: ClientError) -> bool:
     return _error_code(exc) in _NOT_FOUND_ERROR_CODES
+
+
+def _means_no_space(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return _error_code(exc) in _NO_SPACE_ERROR_CODES or status == _INSUFFICIENT_STORAGE
 
 
 def _means_unavailable(exc: ClientError) -> bool:
@@ -193,12 +204,15 @@ class S3BlobStore:
 
     @contextmanager
     def translated_errors(self) -> Iterator[None]:
-        """Turn connection failures and store-level refusals into BlobStoreUnavailable."""
+        """Turn connection failures and store-level refusals into BlobStoreUnavailable (a full
+        store into BlobStoreFull)."""
         try:
             yield
         except BotoCoreError as exc:
             raise BlobStoreUnavailable(self._describe(str(exc))) from exc
         except ClientError as exc:
+            if _means_no_space(exc):
+                raise BlobStoreFull(self._describe(f"no space left: {exc}")) from exc
             if _means_unavailable(exc):
                 raise BlobStoreUnavailable(self._describe(str(exc))) from exc
             raise

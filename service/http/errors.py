@@ -16,7 +16,7 @@ from litestar.types import ExceptionHandlersMap
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from service.blobstore import BlobNotFound, BlobStoreUnavailable
+from service.blobstore import BlobNotFound, BlobStoreFull, BlobStoreUnavailable
 from service.errors import (
     AuthenticationFailed,
     FtapiError,
@@ -26,6 +26,7 @@ from service.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    StorageFull,
 )
 from service.http.rate_limit import refusal_headers
 
@@ -123,6 +124,16 @@ def _blob_store_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Respon
     )
 
 
+def _blob_store_full(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    logger.error("blob store full: %s", exc)  # an operator has to act: not a warning
+    return envelope(
+        StorageFull(
+            "The server's storage is full; nothing was stored. Retry later, or ask the "
+            "service's operators to free space."
+        )
+    )
+
+
 def _blob_missing(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     # A row whose body is gone is data loss, not a caller error: report it as a server error.
     logger.error("blob missing for a live row: %s", exc)
@@ -162,6 +173,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     PoolTimeout: _database_unavailable,
     ConnectionRefusedError: _database_unavailable,
     BlobStoreUnavailable: _blob_store_unavailable,
+    BlobStoreFull: _blob_store_full,
     BlobNotFound: _blob_missing,
     Exception: _internal_error,
 }

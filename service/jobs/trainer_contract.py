@@ -76,8 +76,14 @@ class TrainingStopped(Exception):
         self.reason = reason
 
 
+# The TrainingFailed code of a run that could not store a checkpoint or its adapter: the
+# trainer's scratch disk or the blob store has no space left.
+STORAGE_FULL_CODE = "storage_full"
+
+
 class TrainingFailed(Exception):
-    """A failure the user can act on (``out_of_memory``, ``training_diverged``, …)."""
+    """A failure the user can act on (``out_of_memory``, ``training_diverged``, ``storage_full``,
+    …)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.blobstore import BlobStore
+from service.blobstore import BlobStore, BlobStoreFull
 from service.blobstore.directories import upload_directory
 from service.blobstore.keys import adapter_prefix, file_key
 from service.clock import Clock, to_seconds
@@ -81,23 +81,29 @@ class ModelPublisher:
 
     async def publish(self, trained: TrainedAdapter, fence: PublicationFence) -> bool:
         """Upload, then publish in one fenced transaction; False (nothing published, the
-        uploads deleted) when the attempt lost its claim."""
+        uploads deleted) when the attempt lost its claim. BlobStoreFull (the uploads deleted)
+        when the store has no room for the adapter."""
         prefix = adapter_prefix(trained.project_id, trained.job_id, trained.attempt)
         results_id = new_id(IdPrefix.FILE)
         results_key = file_key(trained.project_id, results_id)
         targets = [prefix, results_key]
         await self._pending.add(trained.job_id, trained.attempt, targets)
-        await upload_directory(
-            self._blobs,
-            prefix,
-            trained.adapter_dir,
-            extra={
-                "model": trained.model,
-                "base_model": trained.base_model,
-                "job_id": trained.job_id,
-            },
-        )
-        results = await self._blobs.put_stream(results_key, _once(trained.step_metrics_csv))
+        try:
+            await upload_directory(
+                self._blobs,
+                prefix,
+                trained.adapter_dir,
+                extra={
+                    "model": trained.model,
+                    "base_model": trained.base_model,
+                    "job_id": trained.job_id,
+                },
+            )
+            results = await self._blobs.put_stream(results_key, _once(trained.step_metrics_csv))
+        except BlobStoreFull:
+            # What did fit would only take more space: free it now rather than at the sweep.
+            await self._discard(targets)
+            raise
         now_us = self._clock.now_us()
         model = FineTunedModelRecord(
             id=trained.model,
@@ -134,11 +140,14 @@ class ModelPublisher:
                 "attempt lost its claim before publishing; its adapter is discarded",
                 extra={"job_id": trained.job_id, "attempt": trained.attempt},
             )
-            for target in targets:
-                await delete_target(self._blobs, target)
-            await self._pending.forget(targets)
+            await self._discard(targets)
             return False
         return True
+
+    async def _discard(self, targets: list[str]) -> None:
+        for target in targets:
+            await delete_target(self._blobs, target)
+        await self._pending.forget(targets)
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:

@@ -10,7 +10,9 @@ process that trained it (``trained_by_pid``). ``FTAPI_TEST_TRAINER_STEP_S`` sets
 step; ``FTAPI_TEST_TRAINER_END_PAUSE_S`` a pause between the ``end`` line and handing the adapter
 back (a window to stop the worker before it publishes); ``FTAPI_TEST_TRAINER_LOG`` names a file
 where every attempt appends ``start``/``end`` lines (to prove no job ran twice; ``initial=``
-names the adapter it started from, ``-`` for none, and ``pid=`` the worker).
+names the adapter it started from, ``-`` for none, and ``pid=`` the worker);
+``FTAPI_TEST_TRAINER_PADDING_BYTES`` adds a ``padding.bin`` of that size to every checkpoint and
+to the final adapter (a stand-in for real weights, to fill a disk).
 """
 
 from __future__ import annotations
@@ -103,6 +105,9 @@ def _write_adapter(
         config["trained_by_pid"] = trained_by_pid
     (adapter / "adapter_config.json").write_text(json.dumps(config))
     (adapter / "adapter_model.safetensors").write_bytes(weights.encode())
+    padding_bytes = int(os.environ.get("FTAPI_TEST_TRAINER_PADDING_BYTES", "0"))
+    if padding_bytes:
+        (adapter / "padding.bin").write_bytes(bytes(padding_bytes))
     return adapter
 
 
