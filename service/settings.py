@@ -191,6 +191,12 @@ class JobsSettings(BaseModel):
         default=60.0, gt=0, description="A running job silent this long is re-queued."
     )
     max_attempts: int = Field(default=3, ge=1, description="Runner losses before runner_lost.")
+    max_task_attempts: int = Field(
+        default=6,
+        ge=1,
+        description="Tries of a background task that meets outages (retried with backoff) "
+        "before its file, job or delivery ends in its error state.",
+    )
     checkpoints_kept: int = Field(
         default=3, ge=1, description="Newest checkpoints kept per job (older ones are deleted)."
     )

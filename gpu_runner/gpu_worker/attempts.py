@@ -25,14 +25,16 @@ from gpu_runner.gpu_worker.inputs import TrainingInputs
 from gpu_runner.gpu_worker.step_metrics import step_metrics_csv
 from service.auth.caller import Caller
 from service.auth.store import ProjectStore
-from service.blobstore import BlobStore
+from service.blobstore import BlobStore, BlobStoreFull
 from service.clock import Clock, to_seconds
 from service.jobs import messages
+from service.jobs.internal_failure import fail_with_internal_error
 from service.jobs.records import CheckpointRecord, JobError, JobRecord
 from service.jobs.service import JobService
 from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
 from service.jobs.trainer_contract import (
+    STORAGE_FULL_CODE,
     StepMetrics,
     StopReason,
     Trainer,
@@ -124,6 +126,12 @@ class JobRunner:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
+    async def give_up(self, job_id: str) -> None:
+        """Fail a job whose training task was given up (``internal_error``)."""
+        await fail_with_internal_error(
+            self._store, self._jobs, self._clock, job_id, step="The training task"
+        )
+
     # -- used by _Attempt -------------------------------------------------------------------
 
     async def _caller(self, job: JobRecord) -> Caller:
@@ -199,7 +207,13 @@ class _Attempt:
         name = checkpoint_model_name(
             _model_name(self.job, await self.runner._caller(self.job)), step
         )
-        await self.checkpoints.save(step, directory, metrics, name)
+        try:
+            await self.checkpoints.save(step, directory, metrics, name)
+        except BlobStoreFull as exc:
+            # Failing now, not training on without checkpoints: the adapter would not fit either.
+            logger.error("blob store full: %s", exc, extra={"job_id": self.job.id})
+            error = _storage_full(f"The checkpoint at step {step}")
+            raise TrainingFailed(error.code, error.message) from exc
 
     def stop_requested(self) -> StopReason | None:
         return self._stop
@@ -262,19 +276,24 @@ class _Attempt:
             trained_tokens=result.trained_tokens,
             finished_at=to_seconds(self.runner._clock.now_us()),
         )
-        published = await self.runner._publisher.publish(
-            TrainedAdapter(
-                model=_model_name(job, await self.runner._caller(job)),
-                project_id=job.project_id,
-                organization_id=job.organization_id,
-                job_id=job.id,
-                attempt=job.attempt,
-                base_model=root_base_model(job.model),
-                adapter_dir=result.adapter_dir,
-                step_metrics_csv=step_metrics_csv(self.metrics_rows),
-            ),
-            succeeded,
-        )
+        try:
+            published = await self.runner._publisher.publish(
+                TrainedAdapter(
+                    model=_model_name(job, await self.runner._caller(job)),
+                    project_id=job.project_id,
+                    organization_id=job.organization_id,
+                    job_id=job.id,
+                    attempt=job.attempt,
+                    base_model=root_base_model(job.model),
+                    adapter_dir=result.adapter_dir,
+                    step_metrics_csv=step_metrics_csv(self.metrics_rows),
+                ),
+                succeeded,
+            )
+        except BlobStoreFull as exc:
+            logger.error("blob store full: %s", exc, extra={"job_id": job.id})
+            await self._fail(_storage_full("The trained model"))
+            return
         if published and succeeded.finished is not None:
             await self.runner._jobs.notify_finished(succeeded.finished)
 
@@ -305,6 +324,14 @@ class _SucceededTransition:
             estimated_finish=None,
         )
         return self.finished is not None
+
+
+def _storage_full(what: str) -> JobError:
+    return JobError(
+        code=STORAGE_FULL_CODE,
+        message=f"{what} could not be stored: the server's storage is full. Create the job "
+        "again later, or ask the service's operators to free space.",
+    )
 
 
 def _model_name(job: JobRecord, caller: Caller) -> str:

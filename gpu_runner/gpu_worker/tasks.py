@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from arq import Retry
-from arq.worker import func
 
 from gpu_runner.gpu_worker.attempts import RunnerBusy
 from gpu_runner.gpu_worker.context import GpuWorkerContext
-from service.queue.arq_worker import takes_context, worker_options
+from service.queue.arq_worker import worker_options
 from service.queue.names import QueueName, TaskName
+from service.queue.task_policy import task
 from service.settings import Settings
 
 BUSY_RETRY_S = 15
@@ -19,7 +19,6 @@ BUSY_RETRY_S = 15
 MAX_TASK_TRIES = 10_000
 
 
-@takes_context(GpuWorkerContext)
 async def train(gpu: GpuWorkerContext, job_id: str) -> None:
     """Run the job's next training attempt."""
     try:
@@ -28,19 +27,27 @@ async def train(gpu: GpuWorkerContext, job_id: str) -> None:
         raise Retry(defer=BUSY_RETRY_S) from None
 
 
+async def fail_training(gpu: GpuWorkerContext, job_id: str) -> None:
+    """``train`` was given up: the job fails with ``internal_error``."""
+    await gpu.runner.give_up(job_id)
+
+
 def gpu_worker_options(settings: Settings) -> dict[str, Any]:
     """``arq.Worker`` keyword arguments for the gpu queue."""
+    timeout_s = settings.jobs.training_timeout_s
     return worker_options(settings, QueueName.GPU, lambda: GpuWorkerContext.open(settings)) | {
         "functions": [
-            func(
+            task(
+                GpuWorkerContext,
+                TaskName.TRAIN,
                 train,
-                name=TaskName.TRAIN.value,
-                timeout=settings.jobs.training_timeout_s,
+                give_up=fail_training,
                 max_tries=MAX_TASK_TRIES,
+                timeout_s=timeout_s,
             )
         ],
         "max_jobs": 1,
-        "job_timeout": settings.jobs.training_timeout_s,
+        "job_timeout": timeout_s,
         # SIGTERM cancels the attempt at once (no job_completion_wait: a training run would not
         # finish in any grace period); the attempt checkpoints and hands the job back while
         # arq's close() waits for it.

@@ -1,32 +1,37 @@
-"""The ctl worker's tasks: file and job validation, webhook delivery, the reconciler and sweeps."""
+"""The ctl worker's tasks: file and job validation, webhook delivery, the reconciler and sweeps.
+
+Each is registered through ``service/queue/task_policy.py``: outages are retried with backoff,
+anything else gives the task up, and its ``give_up`` partner ends the object in its error state.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from arq import Retry, cron
-from arq.worker import func
+from arq import Retry
 
 from service.ctl_worker.context import CtlWorkerContext
 from service.jobs.validation_step import FilesNotReady
-from service.queue.arq_worker import takes_context, worker_options
+from service.queue.arq_worker import worker_options
 from service.queue.names import QueueName, TaskName
+from service.queue.task_policy import cron_task, task
 from service.settings import Settings
 
 CTL_TASK_TIMEOUT_S = 600
 FILE_WAIT_RETRY_S = 2
 MAX_VALIDATION_TRIES = 900  # ~30 min of waiting for files still being validated
 
-ctl_task = takes_context(CtlWorkerContext)
 
-
-@ctl_task
 async def validate_file(ctl: CtlWorkerContext, file_id: str) -> None:
     """Validate a stored fine-tune file's content."""
     await ctl.file_validator.validate(file_id)
 
 
-@ctl_task
+async def fail_file(ctl: CtlWorkerContext, file_id: str) -> None:
+    """``validate_file`` was given up: the file ends in ``error``."""
+    await ctl.file_validator.give_up(file_id)
+
+
 async def validate_job(ctl: CtlWorkerContext, job_id: str) -> None:
     """Move a job from ``validating_files`` to ``queued`` or ``failed``."""
     try:
@@ -35,7 +40,11 @@ async def validate_job(ctl: CtlWorkerContext, job_id: str) -> None:
         raise Retry(defer=FILE_WAIT_RETRY_S) from None
 
 
-@ctl_task
+async def fail_job(ctl: CtlWorkerContext, job_id: str) -> None:
+    """``validate_job`` was given up: the job fails with ``internal_error``."""
+    await ctl.job_validation.give_up(job_id)
+
+
 async def deliver_webhook(
     ctl: CtlWorkerContext, delivery_id: str, attempt: int | None = None
 ) -> None:
@@ -43,55 +52,85 @@ async def deliver_webhook(
     await ctl.webhooks.deliver(delivery_id, attempt)
 
 
-@ctl_task
-async def reconcile(ctl: CtlWorkerContext) -> None:
-    """Rebuild what Redis lost from the database (cron)."""
+async def fail_delivery(
+    ctl: CtlWorkerContext, delivery_id: str, attempt: int | None = None
+) -> None:
+    """``deliver_webhook`` was given up: the delivery ends ``failed``."""
+    await ctl.webhooks.give_up(delivery_id)
+
+
+async def reconcile(ctl: CtlWorkerContext) -> int:
+    """Rebuild what Redis lost from the database (cron); returns the rows it gave up on."""
     await ctl.reconciler.run_once()
     await ctl.webhooks.requeue_overdue()
+    return ctl.reconciler.poisoned.take_given_up()
 
 
-@ctl_task
-async def sweep(ctl: CtlWorkerContext) -> None:
+async def sweep(ctl: CtlWorkerContext) -> int:
     """Expire stale uploads and expired files; clear writes abandoned by dead writers and the
-    uploads of training attempts that never published them (cron)."""
+    uploads of training attempts that never published them (cron); returns the pending-blob
+    entries it gave up on."""
     resources = ctl.resources
     await ctl.uploads.sweep()
     await ctl.files.delete_expired()
     await resources.blobs.sweep_abandoned(resources.settings.storage.abandoned_write_s)
     await ctl.pending_blob_sweeper.run_once()
+    return ctl.pending_blob_sweeper.poisoned.take_given_up()
 
 
-@ctl_task
-async def reap_model_blobs(ctl: CtlWorkerContext) -> None:
-    """Delete the blobs of models deleted longer ago than their grace period (cron)."""
+async def reap_model_blobs(ctl: CtlWorkerContext) -> int:
+    """Delete the blobs of models deleted longer ago than their grace period (cron); returns
+    the models it gave up on."""
     await ctl.model_blob_reaper.run_once()
+    return ctl.model_blob_reaper.poisoned.take_given_up()
 
 
 def ctl_worker_options(settings: Settings) -> dict[str, Any]:
     """``arq.Worker`` keyword arguments for the ctl queue."""
     every = settings.jobs.reconcile_interval_s
     reconcile_seconds = set(range(0, 60, every)) if every < 60 else {0}
-    functions: list[Any] = [
-        func(validate_file, name=TaskName.VALIDATE_FILE.value, timeout=CTL_TASK_TIMEOUT_S),
-        func(
-            validate_job,
-            name=TaskName.VALIDATE_JOB.value,
-            timeout=CTL_TASK_TIMEOUT_S,
-            max_tries=MAX_VALIDATION_TRIES,
+    tries = settings.jobs.max_task_attempts
+    ctl = CtlWorkerContext
+    functions = [
+        task(
+            ctl,
+            TaskName.VALIDATE_FILE,
+            validate_file,
+            give_up=fail_file,
+            max_tries=tries,
+            timeout_s=CTL_TASK_TIMEOUT_S,
         ),
-        func(deliver_webhook, name=TaskName.DELIVER_WEBHOOK.value, timeout=60, max_tries=1),
+        task(
+            ctl,
+            TaskName.VALIDATE_JOB,
+            validate_job,
+            give_up=fail_job,
+            max_tries=max(MAX_VALIDATION_TRIES, tries),
+            timeout_s=CTL_TASK_TIMEOUT_S,
+        ),
+        # A delivery's own attempts are counted on its row (service/webhooks/delivery.py); these
+        # tries only ride out outages around one attempt.
+        task(
+            ctl,
+            TaskName.DELIVER_WEBHOOK,
+            deliver_webhook,
+            give_up=fail_delivery,
+            max_tries=tries,
+            timeout_s=60,
+        ),
     ]
     return worker_options(settings, QueueName.CTL, lambda: CtlWorkerContext.open(settings)) | {
         "functions": functions,
         "cron_jobs": [
-            cron(reconcile, name=TaskName.RECONCILE.value, second=reconcile_seconds, timeout=120),
-            cron(sweep, name=TaskName.SWEEP.value, second={5}, timeout=300),
+            cron_task(ctl, TaskName.RECONCILE, reconcile, timeout_s=120, second=reconcile_seconds),
+            cron_task(ctl, TaskName.SWEEP, sweep, timeout_s=300, second={5}),
             # At the reconciler's pace; a pass with nothing due is one small query.
-            cron(
+            cron_task(
+                ctl,
+                TaskName.REAP_MODEL_BLOBS,
                 reap_model_blobs,
-                name=TaskName.REAP_MODEL_BLOBS.value,
+                timeout_s=300,
                 second=reconcile_seconds,
-                timeout=300,
             ),
         ],
         "max_jobs": 8,

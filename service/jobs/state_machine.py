@@ -6,6 +6,7 @@ validating_files ─► queued ─► running ─► succeeded
        │             ▼          │
        │          paused ◄──────┘                    (paused → queued on resume)
        └──────────► failed
+queued ───────────► failed                          (its training task was given up)
 any non-terminal ──► cancelled
 """
 
@@ -38,7 +39,10 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.VALIDATING_FILES: frozenset(
         {JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED}
     ),
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.CANCELLED}),
+    # queued -> failed: its training task was given up before the claim (an internal error).
+    JobStatus.QUEUED: frozenset(
+        {JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
     JobStatus.RUNNING: frozenset(
         {
             JobStatus.SUCCEEDED,

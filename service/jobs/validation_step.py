@@ -5,6 +5,7 @@ from __future__ import annotations
 from service.auth.store import ProjectStore
 from service.clock import Clock, to_seconds
 from service.jobs import messages
+from service.jobs.internal_failure import fail_with_internal_error
 from service.jobs.preflight import JobPreflight
 from service.jobs.records import JobError, JobRecord, JobRequest
 from service.jobs.service import JobService
@@ -67,6 +68,12 @@ class JobValidation:
         )
         if queued is not None:
             await self._jobs.enqueue_training(queued)
+
+    async def give_up(self, job_id: str) -> None:
+        """Fail a job whose validation task was given up (``internal_error``)."""
+        await fail_with_internal_error(
+            self._store, self._jobs, self._clock, job_id, step="Job validation"
+        )
 
 
 def _request_of(job: JobRecord) -> JobRequest:

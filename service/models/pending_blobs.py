@@ -10,7 +10,9 @@ whose row is gone are never left behind either.
 
 The sweep dooms an entry (a compare-and-set) before it deletes the blobs, and adoption takes
 only undoomed entries, so a commit arriving after the grace period is refused instead of
-pointing at deleted blobs. A sweep that dies after dooming is finished by the next one.
+pointing at deleted blobs. A sweep that dies after dooming is finished by the next one. Each
+entry is swept on its own (``queue/poisoned_rows.py``): one whose deletion raises a bug is
+logged, counted and skipped from then on, and the entries after it are still swept.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from service.blobstore.protocol import BlobStore
 from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
 from service.db.tables import PendingBlobRow
+from service.queue.names import TaskName
+from service.queue.poisoned_rows import PoisonedRows
 
 logger = logging.getLogger(__name__)
 
@@ -122,16 +126,20 @@ class PendingBlobSweeper:
         self._clock = clock
         self._grace_s = grace_s
         self._batch_size = batch_size
+        self.poisoned = PoisonedRows(TaskName.SWEEP)
 
     async def run_once(self) -> int:
         """Sweep one batch of due entries; return how many were swept."""
         cutoff_s = to_seconds(self._clock.now_us()) - self._grace_s
         swept = 0
         for target in await self._store.due(cutoff_s, limit=self._batch_size):
-            if not await self._store.doom(target):
+            if self.poisoned.skips(target):
                 continue
-            await delete_target(self._blobs, target)
-            await self._store.forget([target])
-            swept += 1
-            logger.info("deleted unreferenced blobs", extra={"blob_target": target})
+            async with self.poisoned.handling(target):
+                if not await self._store.doom(target):
+                    continue
+                await delete_target(self._blobs, target)
+                await self._store.forget([target])
+                swept += 1
+                logger.info("deleted unreferenced blobs", extra={"blob_target": target})
         return swept

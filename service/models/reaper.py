@@ -10,7 +10,9 @@ out of service.
 
 Safe to repeat and to run on several workers at once: deleting a prefix that is already empty
 is not an error, and the stamp is a compare-and-set on ``blobs_deleted_at IS NULL``. A pass that
-dies between the deletes and the stamp is finished by the next one.
+dies between the deletes and the stamp is finished by the next one. Each model is reaped on its
+own (``queue/poisoned_rows.py``): one whose deletes raise a bug is logged, counted and skipped
+from then on, and the models after it are still reaped.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from service.blobstore.protocol import BlobStore
 from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
 from service.db.tables import FineTunedModelRow
+from service.queue.names import TaskName
+from service.queue.poisoned_rows import PoisonedRows
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +103,24 @@ class ModelBlobReaper:
         self._clock = clock
         self._grace_s = grace_s
         self._batch_size = batch_size
+        self.poisoned = PoisonedRows(TaskName.REAP_MODEL_BLOBS)
 
     async def run_once(self) -> int:
         """Reap one batch of due models; return how many this pass stamped."""
         now_s = to_seconds(self._clock.now_us())
         reaped = 0
         for model in await self._store.due(now_s - self._grace_s, limit=self._batch_size):
-            objects = await self._blobs.delete_prefix(model.blob_prefix)
-            objects += await self._blobs.delete_prefix(job_prefix(model.project_id, model.job_id))
-            if await self._store.mark_reaped(model.id, at_s=now_s):
-                reaped += 1
-                logger.info("deleted %d blobs of deleted model %s", objects, model.id)
+            if self.poisoned.skips(model.id):
+                continue
+            async with self.poisoned.handling(model.id):
+                if await self._reap(model, now_s):
+                    reaped += 1
         return reaped
+
+    async def _reap(self, model: ExpiredModel, now_s: int) -> bool:
+        objects = await self._blobs.delete_prefix(model.blob_prefix)
+        objects += await self._blobs.delete_prefix(job_prefix(model.project_id, model.job_id))
+        if not await self._store.mark_reaped(model.id, at_s=now_s):
+            return False
+        logger.info("deleted %d blobs of deleted model %s", objects, model.id)
+        return True

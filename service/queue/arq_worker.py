@@ -2,16 +2,13 @@
 
 arq hands each task and hook a ``ctx`` dict. A worker keeps exactly one object in it, its
 context (what its tasks use, built at start-up and closed at shutdown), under one key; tasks
-declare that context as their first parameter and ``takes_context`` adapts them to arq.
+declare that context as their first parameter and ``task_policy`` adapts them to arq.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
-
-from arq.typing import WorkerCoroutine
+from typing import Any, Protocol, TypeVar
 
 from service.queue.arq_queue import arq_redis_settings
 from service.queue.names import QueueName
@@ -20,8 +17,6 @@ from service.settings import Settings
 
 HEALTH_CHECK_INTERVAL_S = 15  # arq keeps each worker's health key for this + 1 s
 _CONTEXT_KEY = "context"
-
-P = ParamSpec("P")
 
 
 class WorkerContext(Protocol):
@@ -63,22 +58,8 @@ def worker_options(
     }
 
 
-def takes_context(
-    kind: type[C],
-) -> Callable[[Callable[Concatenate[C, P], Awaitable[None]]], WorkerCoroutine]:
-    """Adapt a task whose first parameter is the worker's context to arq's ``ctx`` dict."""
-
-    def adapt(task: Callable[Concatenate[C, P], Awaitable[None]]) -> WorkerCoroutine:
-        @functools.wraps(task)
-        async def run(ctx: dict[str, Any], *args: P.args, **kwargs: P.kwargs) -> None:
-            await task(_context_of(ctx, kind), *args, **kwargs)
-
-        return run
-
-    return adapt
-
-
-def _context_of(ctx: dict[str, Any], kind: type[C]) -> C:
+def context_of(ctx: dict[str, Any], kind: type[C]) -> C:
+    """The worker's context from arq's ``ctx`` dict, checked to be a ``kind``."""
     context = ctx[_CONTEXT_KEY]
     if not isinstance(context, kind):
         raise TypeError(f"this worker's context is a {type(context).__name__}, not {kind.__name__}")

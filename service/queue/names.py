@@ -50,6 +50,9 @@ def health_check_key(queue: QueueName, worker_id: str) -> str:
     return f"{queue.value}:health-check:{worker_id}"
 
 
+# A hash of task name -> how many times the task was given up (service/queue/task_policy.py).
+TASKS_GIVEN_UP_KEY = "ftapi:tasks:given_up"
+
 # arq's own key prefixes (arq/constants.py); the reconciler reads them to tell what is queued.
 ARQ_JOB_KEY_PREFIX = "arq:job:"
 ARQ_IN_PROGRESS_KEY_PREFIX = "arq:in-progress:"

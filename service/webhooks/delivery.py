@@ -104,6 +104,17 @@ class WebhookDeliverer:
         await self._attempt(delivery, endpoint, number)
         return await self._deliveries.get(delivery_id)
 
+    async def give_up(self, delivery_id: str) -> None:
+        """End a pending delivery whose task was given up (an internal error) as failed."""
+        delivery = await self._deliveries.get(delivery_id)
+        if delivery is None or delivery.status is not DeliveryStatus.PENDING:
+            return
+        await self._deliveries.give_up(
+            delivery_id,
+            delivery.attempts,
+            "Delivery stopped on an internal error; the operators have the log.",
+        )
+
     async def _attempt(
         self, delivery: DeliveryRecord, endpoint: EndpointRecord, number: int
     ) -> None:

@@ -210,6 +210,10 @@ class WebhookService:
         """Make one delivery attempt (the ctl queue's ``deliver_webhook`` task runs this)."""
         return await self._deliverer.deliver(delivery_id, attempt)
 
+    async def give_up(self, delivery_id: str) -> None:
+        """End a delivery whose task was given up as failed."""
+        await self._deliverer.give_up(delivery_id)
+
     async def requeue_overdue(self, *, grace_s: int = 60, limit: int = 500) -> int:
         """Queue attempts whose task was lost (for the reconciler's periodic pass)."""
         return await self._deliverer.requeue_overdue(grace_s=grace_s, limit=limit)

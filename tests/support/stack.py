@@ -101,17 +101,28 @@ DETERMINISTIC_TRAINER = "tests.support.deterministic_trainer:DeterministicTraine
 class ChildServer:
     """A ``python -m cli …`` server on 127.0.0.1, with its log in a file."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        preload_dir: Path | None = None,
+    ) -> None:
         self.name = name
         self._argv = argv
         self._env = env
+        # A directory put first on PYTHONPATH: its sitecustomize.py runs before the process's
+        # own code (how fault tests make chosen inputs raise inside a real worker).
+        self._python_path = [*([] if preload_dir is None else [preload_dir]), REPO_ROOT]
         self.log_path = log_dir / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Launch the process (returns at once)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = os.environ | self._env | {"PYTHONPATH": str(REPO_ROOT)}
+        env = os.environ | self._env | {"PYTHONPATH": os.pathsep.join(map(str, self._python_path))}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "cli", *self._argv],
@@ -173,7 +184,14 @@ class ChildServer:
 class WorkerProcess(ChildServer):
     """``ftapi worker --queue ctl|gpu`` in a child process (its own process group)."""
 
-    def __init__(self, config: StackConfig, queue: str, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: StackConfig,
+        queue: str,
+        extra_env: dict[str, str] | None = None,
+        *,
+        preload_dir: Path | None = None,
+    ):
         self.config = config
         self.queue = queue
         super().__init__(
@@ -181,6 +199,7 @@ class WorkerProcess(ChildServer):
             ["worker", "--queue", queue],
             config.env() | (extra_env or {}),
             config.data_dir,
+            preload_dir=preload_dir,
         )
 
 

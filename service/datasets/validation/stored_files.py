@@ -23,6 +23,12 @@ from service.queue.protocol import TaskQueue
 logger = logging.getLogger(__name__)
 
 
+GAVE_UP_DETAILS = (
+    "Validation stopped on an internal error, not on a problem found in the file; the operators "
+    "have the log. Upload the file again; if it fails the same way, contact the operators."
+)
+
+
 class FileContentValidator:
     """Validates one stored file and records the outcome on its row."""
 
@@ -51,6 +57,19 @@ class FileContentValidator:
             n_examples=report.n_examples,
         )
         return report
+
+    async def give_up(self, file_id: str) -> None:
+        """End a file whose validation could not finish in ``error`` (so it is not retried)."""
+        record = await self._store.get_any(file_id)
+        if record is None or record.status is not FileStatus.UPLOADED:
+            return
+        await self._store.record_validation(
+            file_id,
+            status=FileStatus.ERROR,
+            status_details=GAVE_UP_DETAILS,
+            data_format=None,
+            n_examples=0,
+        )
 
 
 class QueuedFileValidation:

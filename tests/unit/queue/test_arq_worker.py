@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from service.queue.arq_worker import takes_context, worker_options
-from service.queue.names import QueueName
+from service.queue.arq_worker import worker_options
+from service.queue.names import QueueName, TaskName
+from service.queue.task_policy import task
 from service.settings import Settings
 
 
@@ -28,9 +29,17 @@ class OtherContext:
         pass
 
 
-@takes_context(CountingContext)
-async def remember(context: CountingContext, item: str, *, twice: bool = False) -> None:
+async def _remember(context: CountingContext, item: str, *, twice: bool = False) -> None:
     context.seen.extend([item] * (2 if twice else 1))
+
+
+async def _forget(context: CountingContext, item: str, *, twice: bool = False) -> None:
+    pass
+
+
+remember = task(
+    CountingContext, TaskName.VALIDATE_FILE, _remember, give_up=_forget, max_tries=1, timeout_s=5
+).coroutine
 
 
 async def test_tasks_get_the_context_opened_at_start_up_and_shutdown_closes_it() -> None:

@@ -1,0 +1,102 @@
+"""Faults a test worker process injects into itself (loaded as ``sitecustomize``).
+
+Fault tests start a worker with this directory first on PYTHONPATH (``preload_dir``), so
+Python imports this module before the worker's own code. It wraps a few real functions so
+that inputs carrying a marker fail as a bug or an outage would, deep inside the real code
+path; every other input runs unchanged. Production never has this directory on its path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from gpu_runner.gpu_worker import attempts
+from service.blobstore import BlobStoreUnavailable
+from service.datasets.validation import stored_files
+from service.datasets.validation.problems import ValidationReport
+from service.datasets.validation.validator import validate_jsonl as _real_validate_jsonl
+from service.jobs import preflight, reconciler, validation_step
+from service.jobs.store import JobStore
+from service.webhooks.delivery import WebhookDeliverer
+
+CRASHING_FILE = b"ftapi-test:crash-validator"  # validating the file raises a bug
+FLAKY_STORE_FILE = b"ftapi-test:flaky-store"  # the first reads fail as a blob-store outage
+FLAKY_STORE_FAILURES = 2
+CRASHING_JOB_SUFFIX = "crash-validation"  # validating the job raises a bug
+SLOW_JOB_SUFFIX = "slow-validation"  # validating the job hangs (until cancelled)
+CRASHING_CLAIM_SUFFIX = "crash-claim"  # the gpu worker raises a bug right after claiming the job
+POISONED_JOB_SUFFIX = "poison-reconcile"  # the reconciler's repair of the job raises a bug
+CRASHING_DELIVERY_PATH = "/crash-delivery"  # an attempt to deliver to this path raises a bug
+
+_flaky_reads = 0
+_real_request_of = validation_step._request_of
+_real_check = preflight.JobPreflight.check
+_real_attempt_checkpoints = attempts.AttemptCheckpoints
+_real_in_statuses = JobStore.in_statuses
+_real_train_key = reconciler.train_key
+_real_send = WebhookDeliverer._send
+_poisoned_job_ids: set[str] = set()
+
+
+def _validate_jsonl(chunks: Iterable[bytes], *args: Any, **kwargs: Any) -> ValidationReport:
+    global _flaky_reads
+    body = list(chunks)
+    content = b"".join(body)
+    if CRASHING_FILE in content:
+        raise RuntimeError("injected: the validator crashed")
+    if FLAKY_STORE_FILE in content and _flaky_reads < FLAKY_STORE_FAILURES:
+        _flaky_reads += 1
+        raise BlobStoreUnavailable("injected: the blob store is briefly unavailable")
+    return _real_validate_jsonl(iter(body), *args, **kwargs)
+
+
+def _request_of(job: Any) -> Any:
+    if job.suffix == CRASHING_JOB_SUFFIX:
+        raise RuntimeError("injected: job validation crashed")
+    return _real_request_of(job)
+
+
+async def _check(self: Any, caller: Any, request: Any) -> Any:
+    if request.suffix == SLOW_JOB_SUFFIX:
+        # Each start leaves a line, so the test can tell a validation was picked up again.
+        with open(os.environ["FTAPI_TEST_SLOW_VALIDATION_LOG"], "a") as log:
+            log.write("start\n")
+        await asyncio.sleep(3600)
+    return await _real_check(self, caller, request)
+
+
+def _attempt_checkpoints(job: Any, *args: Any, **kwargs: Any) -> Any:
+    if job.suffix == CRASHING_CLAIM_SUFFIX:
+        raise RuntimeError("injected: the training claim crashed")
+    return _real_attempt_checkpoints(job, *args, **kwargs)
+
+
+async def _in_statuses(self: Any, *args: Any, **kwargs: Any) -> Any:
+    # Rows carry the suffix; the reconciler's repair sees only the id (train_key below).
+    jobs = await _real_in_statuses(self, *args, **kwargs)
+    _poisoned_job_ids.update(job.id for job in jobs if job.suffix == POISONED_JOB_SUFFIX)
+    return jobs
+
+
+def _train_key(job_id: str, attempt: int) -> str:
+    if job_id in _poisoned_job_ids:
+        raise RuntimeError(f"injected: repairing {job_id} crashed")
+    return _real_train_key(job_id, attempt)
+
+
+async def _send(self: Any, delivery: Any, endpoint: Any) -> Any:
+    if endpoint.url.endswith(CRASHING_DELIVERY_PATH):
+        raise RuntimeError("injected: the delivery attempt crashed")
+    return await _real_send(self, delivery, endpoint)
+
+
+stored_files.validate_jsonl = _validate_jsonl  # type: ignore[attr-defined]  # not re-exported
+validation_step._request_of = _request_of
+preflight.JobPreflight.check = _check  # type: ignore[method-assign]
+attempts.AttemptCheckpoints = _attempt_checkpoints  # type: ignore[assignment,misc]
+JobStore.in_statuses = _in_statuses  # type: ignore[method-assign]
+reconciler.train_key = _train_key
+WebhookDeliverer._send = _send  # type: ignore[method-assign]
