@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from service.datasets.reports.dataset_report import DatasetReport
 from service.db.engine import SessionFactory
@@ -28,13 +29,21 @@ class DatasetReportStore:
             return None if raw is None else DatasetReport.from_json(json.loads(raw))
 
     async def put(self, file_id: str, report: DatasetReport, created_at: int) -> None:
-        """Store a report (replacing one computed concurrently for the same pair)."""
-        async with self._sessions.begin() as session:
-            await session.merge(
-                DatasetReportRow(
-                    file_id=file_id,
-                    model_id=report.model,
-                    report_json=json.dumps(report.to_json()),
-                    created_at=created_at,
+        """Store a report, unless one for the same pair was stored meanwhile.
+
+        Validating several jobs on one file computes its report concurrently. ``merge`` reads
+        before it inserts, so two writers can both insert; the loser's unique-key error means
+        the same report (a function of the file and the model) is already there.
+        """
+        try:
+            async with self._sessions.begin() as session:
+                await session.merge(
+                    DatasetReportRow(
+                        file_id=file_id,
+                        model_id=report.model,
+                        report_json=json.dumps(report.to_json()),
+                        created_at=created_at,
+                    )
                 )
-            )
+        except IntegrityError:
+            return
