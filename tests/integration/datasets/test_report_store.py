@@ -16,8 +16,6 @@ from service.files.records import FilePurpose, FileRecord, FileStatus
 from service.files.store import FileStore
 from tests.support.attempts import AttemptWorld, attempt_world
 
-CONCURRENT_WRITERS = 8
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AttemptWorld]:
@@ -68,17 +66,5 @@ async def test_a_writer_that_loses_the_race_stores_nothing_and_does_not_fail(
         second = asyncio.create_task(store.put("file-shared", REPORT, created_at=2))
         await asyncio.sleep(0.3)
     await second
-
-    assert await store.get("file-shared", "tiny") == REPORT
-
-
-async def test_concurrent_writers_of_one_report_all_succeed(world: AttemptWorld) -> None:
-    await _insert_file(world)
-    store = DatasetReportStore(world.sessions)
-
-    # Several jobs on one file validate at once; each computes and stores the same report.
-    await asyncio.gather(
-        *(store.put("file-shared", REPORT, created_at=1) for _ in range(CONCURRENT_WRITERS))
-    )
 
     assert await store.get("file-shared", "tiny") == REPORT
