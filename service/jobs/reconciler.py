@@ -74,9 +74,8 @@ class Reconciler:
         """Repair everything found now (but the rows an earlier pass gave up on)."""
         poisoned = self.poisoned
         files = 0
-        for _, file_id in await self._files_store.awaiting_validation(BATCH):
-            if poisoned.skips(file_id):
-                continue
+        waiting = await self._files_store.awaiting_validation(BATCH)
+        for _, file_id in poisoned.fresh(waiting, lambda row: row[1]):
             async with poisoned.handling(file_id):
                 files += await self._queue.enqueue(
                     TaskName.VALIDATE_FILE,
@@ -85,17 +84,15 @@ class Reconciler:
                     key=validate_file_key(file_id),
                 )
         validations = 0
-        for job in await self._jobs_store.in_statuses([JobStatus.VALIDATING_FILES], BATCH):
-            if poisoned.skips(job.id):
-                continue
+        validating = await self._jobs_store.in_statuses([JobStatus.VALIDATING_FILES], BATCH)
+        for job in poisoned.fresh(validating, _job_id):
             async with poisoned.handling(job.id):
                 validations += await self._queue.enqueue(
                     TaskName.VALIDATE_JOB, job.id, queue=QueueName.CTL, key=validate_job_key(job.id)
                 )
         trainings = 0
-        for job in await self._jobs_store.in_statuses([JobStatus.QUEUED], BATCH):
-            if poisoned.skips(job.id):
-                continue
+        queued = await self._jobs_store.in_statuses([JobStatus.QUEUED], BATCH)
+        for job in poisoned.fresh(queued, _job_id):
             async with poisoned.handling(job.id):
                 trainings += await self._queue.enqueue(
                     TaskName.TRAIN,
@@ -105,9 +102,10 @@ class Reconciler:
                 )
         requeued = lost = 0
         now_us = self._clock.now_us()
-        for job in await self._jobs_store.in_statuses([JobStatus.RUNNING], BATCH):
+        running = await self._jobs_store.in_statuses([JobStatus.RUNNING], BATCH)
+        for job in poisoned.fresh(running, _job_id):
             last_sign = job.heartbeat_us or job.created_us
-            if now_us - last_sign < self._stale_heartbeat_us or poisoned.skips(job.id):
+            if now_us - last_sign < self._stale_heartbeat_us:
                 continue
             async with poisoned.handling(job.id):
                 if not await self._recover(job, now_us):
@@ -155,3 +153,7 @@ class Reconciler:
         if back is not None:
             await self._jobs.enqueue_training(back)
         return back is not None
+
+
+def _job_id(job: JobRecord) -> str:
+    return job.id

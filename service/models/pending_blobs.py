@@ -132,9 +132,8 @@ class PendingBlobSweeper:
         """Sweep one batch of due entries; return how many were swept."""
         cutoff_s = to_seconds(self._clock.now_us()) - self._grace_s
         swept = 0
-        for target in await self._store.due(cutoff_s, limit=self._batch_size):
-            if self.poisoned.skips(target):
-                continue
+        due = await self._store.due(cutoff_s, limit=self._batch_size)
+        for target in self.poisoned.fresh(due, str):
             async with self.poisoned.handling(target):
                 if not await self._store.doom(target):
                     continue

@@ -109,9 +109,8 @@ class ModelBlobReaper:
         """Reap one batch of due models; return how many this pass stamped."""
         now_s = to_seconds(self._clock.now_us())
         reaped = 0
-        for model in await self._store.due(now_s - self._grace_s, limit=self._batch_size):
-            if self.poisoned.skips(model.id):
-                continue
+        due = await self._store.due(now_s - self._grace_s, limit=self._batch_size)
+        for model in self.poisoned.fresh(due, lambda model: model.id):
             async with self.poisoned.handling(model.id):
                 if await self._reap(model, now_s):
                     reaped += 1

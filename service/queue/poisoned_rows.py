@@ -1,6 +1,7 @@
 """One row of a cron pass that keeps failing must not stop the rows after it.
 
-A cron (the reconciler, the sweeps) handles each row it found inside ``rows.handling(row_id)``:
+A cron (the reconciler, the sweeps) handles each row that ``rows.fresh(found, key)`` leaves it
+inside ``rows.handling(row_id)``:
 
     handling the row ...            what happens
     ──────────────────────────────  ──────────────────────────────────────────────────────────
@@ -9,7 +10,7 @@ A cron (the reconciler, the sweeps) handles each row it found inside ``rows.hand
     raises anything else            logged once with its traceback, remembered, and counted
                                       when the pass ends; the pass goes on with the next row
 
-A remembered row is skipped (``rows.skips(row_id)``) by every later pass of this process, so a
+A remembered row is left out by ``fresh`` in every later pass of this process, so a
 bug that recurs on every tick is logged and counted once instead of forever. The memory is the
 process's: a restarted worker, perhaps running the fix, tries the row again. Nothing is written
 to the row: a cron cannot tell "this row is bad" from "this code is bad", and marking good data
@@ -19,13 +20,16 @@ as broken would outlive the fix.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from service.queue.names import TaskName
 from service.queue.outages import is_outage
 
 logger = logging.getLogger(__name__)
+
+Row = TypeVar("Row")
 
 
 class PoisonedRows:
@@ -39,6 +43,10 @@ class PoisonedRows:
     def skips(self, row_id: str) -> bool:
         """Whether an earlier pass gave up on ``row_id``."""
         return row_id in self._skipped
+
+    def fresh(self, rows: Iterable[Row], row_id: Callable[[Row], str]) -> list[Row]:
+        """``rows`` without those an earlier pass gave up on."""
+        return [row for row in rows if not self.skips(row_id(row))]
 
     @asynccontextmanager
     async def handling(self, row_id: str) -> AsyncIterator[None]:

@@ -10,9 +10,7 @@ from service.queue.poisoned_rows import PoisonedRows
 
 
 async def _pass(rows: PoisonedRows, ids: list[str], handled: list[str], fail: str) -> None:
-    for row_id in ids:
-        if rows.skips(row_id):
-            continue
+    for row_id in rows.fresh(ids, str):
         async with rows.handling(row_id):
             if row_id == fail:
                 raise ValueError(f"bad row {row_id}")
