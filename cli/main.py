@@ -10,6 +10,7 @@ import typer
 
 from cli.agent import agent
 from cli.client.chat import chat
+from cli.client.evals import evals_app
 from cli.client.files import files_app
 from cli.client.jobs import jobs_app
 from cli.client.models import models_app
@@ -32,6 +33,7 @@ app.add_typer(registry_app, name="registry")
 # User commands: they talk HTTP to --base-url (cli.client).
 app.add_typer(files_app, name="files")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(evals_app, name="evals")
 app.add_typer(models_app, name="models")
 app.command("chat")(chat)
 # The registry's operator commands also answer under `models`, where scripts and images call them.

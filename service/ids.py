@@ -29,6 +29,9 @@ class IdPrefix(StrEnum):
     WEBHOOK_ENDPOINT = "we_"
     WEBHOOK_EVENT = "evt_"
     WEBHOOK_DELIVERY = "whdel_"
+    EVAL = "eval_"
+    EVAL_RUN = "evalrun_"
+    EVAL_OUTPUT_ITEM = "outputitem_"
 
 
 def new_id(prefix: IdPrefix) -> str:

@@ -302,6 +302,90 @@ class ServingSettings(BaseModel):
         return self
 
 
+class EvalSettings(BaseModel):
+    """Eval runs on the ctl workers, and the models their graders may call.
+
+    A grader model named in ``grader_models`` is called on the operator's OpenAI-compatible
+    endpoint (``grader_base_url``) under that name; any other model is a base or fine-tuned
+    model the run's project may call, served through the inference gateway.
+    """
+
+    max_concurrent_samples_per_run: int = Field(
+        default=8, ge=1, description="Items of one run sampled and graded at once."
+    )
+    max_running_runs_per_project: int = Field(
+        default=2, ge=1, description="Runs of one project in progress at once; more wait queued."
+    )
+    max_running_runs_per_worker: int = Field(
+        default=4,
+        ge=1,
+        description="Runs one ctl worker process executes at once (its other tasks keep slots).",
+    )
+    model_call_timeout_s: float = Field(
+        default=120.0, gt=0, description="Longest wait for one sample or grader-model answer."
+    )
+    default_max_completion_tokens: int = Field(
+        default=256,
+        ge=1,
+        description="Tokens a completions run samples per item when its sampling_params omit "
+        "max_completion_tokens.",
+    )
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a running eval stamps its row, saves progress and checks for a "
+        "cancel (a cancel stops it within about this long).",
+    )
+    stale_heartbeat_s: float = Field(
+        default=60.0, gt=0, description="A run in progress silent this long is re-queued."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Workers a run may lose before it fails with worker_lost."
+    )
+    run_timeout_s: int = Field(
+        default=24 * 3600, ge=60, description="Longest one attempt of a run may execute."
+    )
+    busy_retry_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How soon a run waiting for a slot (its project's running limit, or the "
+        "worker's) tries again.",
+    )
+    grader_base_url: str = Field(
+        default="",
+        description="OpenAI-compatible endpoint (e.g. https://api.openai.com/v1) serving the "
+        "models in grader_models; empty: graders use only models ftapi serves.",
+    )
+    grader_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key sent to grader_base_url."
+    )
+    grader_models: list[str] = Field(
+        default_factory=list,
+        description="Model names graders call on grader_base_url, as written in the grader, "
+        'e.g. ["gpt-4o-mini"].',
+    )
+    embeddings_base_url: str = Field(
+        default="",
+        description="OpenAI-compatible /v1 base URL serving sentence embeddings for the cosine "
+        "grader (`ftapi engine --embedding-model`, vLLM with --task embed, or a hosted API); "
+        "empty: cosine graders are refused with grader_not_supported.",
+    )
+    embeddings_model: str = Field(
+        default="all-MiniLM-L6-v2", description="The model asked at embeddings_base_url."
+    )
+    embeddings_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key sent to embeddings_base_url."
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_for_grader_models(self) -> Self:
+        if self.grader_models and not self.grader_base_url:
+            raise ValueError("evals.grader_models needs evals.grader_base_url")
+        if self.grader_base_url and not self.grader_base_url.startswith(("http://", "https://")):
+            raise ValueError("evals.grader_base_url must start with http:// or https://")
+        return self
+
+
 class RateLimitSettings(BaseModel):
     """Per-API-key request limits, kept in Redis so every api replica shares them.
 
@@ -390,6 +474,7 @@ class Settings(BaseSettings):
     webhooks: WebhooksSettings = WebhooksSettings()
     trainer: TrainerSettings = TrainerSettings()
     serving: ServingSettings = ServingSettings()
+    evals: EvalSettings = EvalSettings()
     otel: OtelSettings = OtelSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
 

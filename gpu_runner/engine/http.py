@@ -1,8 +1,9 @@
 """vLLM's routes on Litestar: thin handlers that parse the body, call the engine, shape the reply.
 
 Routes: ``GET /health``, ``GET /metrics``, ``GET /v1/models``, ``POST /v1/chat/completions``,
-``POST /v1/completions`` and, when runtime LoRA updating is on (vLLM's
-``VLLM_ALLOW_RUNTIME_LORA_UPDATING``), ``POST /v1/load_lora_adapter`` and
+``POST /v1/completions``, ``POST /v1/embeddings`` when an embedding model is loaded, and, when
+runtime LoRA updating is on (vLLM's ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``),
+``POST /v1/load_lora_adapter`` and
 ``POST /v1/unload_lora_adapter``, whose success bodies are plain text as in vLLM. With an api key,
 every ``/v1`` route wants ``Authorization: Bearer <key>`` and answers 401 ``{"error":
 "Unauthorized"}`` otherwise, like vLLM's middleware.
@@ -25,6 +26,7 @@ from litestar.response import Stream
 from litestar.types import BeforeRequestHookHandler, ControllerRouterHandler
 
 from gpu_runner.engine import responses
+from gpu_runner.engine.embeddings import Embedder
 from gpu_runner.engine.engine import Engine, PreparedGeneration, Started
 from gpu_runner.engine.errors import EngineError
 from gpu_runner.engine.generation import GenerationEnd, GenerationEvent, TextDelta
@@ -32,6 +34,7 @@ from gpu_runner.engine.metrics import render_metrics
 from gpu_runner.engine.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
+    EmbeddingRequest,
     LoadLoRAAdapterRequest,
     UnloadLoRAAdapterRequest,
     parse_body,
@@ -145,6 +148,14 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
+@post("/v1/embeddings", status_code=200)
+async def embeddings(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    """Sentence embeddings from the engine's embedding model (``--embedding-model``)."""
+    embedder = cast(Embedder, request.app.state["embedder"])
+    body = parse_body(EmbeddingRequest, await request.body())
+    return Response(content=await embedder.answer(body), media_type=MediaType.JSON)
+
+
 def _event_stream(
     events: Events,
     *,
@@ -239,8 +250,9 @@ def _api_key_guard(api_key: str) -> BeforeRequestHookHandler:
     return check
 
 
-def create_app(engine: Engine) -> Litestar:
-    """The engine's ASGI app (the engine is loaded already; the app only serves it)."""
+def create_app(engine: Engine, embedder: Embedder | None = None) -> Litestar:
+    """The engine's ASGI app (the engine, and the embedder if any, are loaded already; the app
+    only serves them)."""
     handlers: list[ControllerRouterHandler] = [
         health,
         metrics,
@@ -250,10 +262,12 @@ def create_app(engine: Engine) -> Litestar:
     ]
     if engine.config.runtime_lora_updating:
         handlers += [load_lora_adapter, unload_lora_adapter]
+    if embedder is not None:
+        handlers.append(embeddings)
     api_key = engine.config.api_key
     return Litestar(
         route_handlers=handlers,
-        state=State({"engine": engine}),
+        state=State({"engine": engine, "embedder": embedder}),
         before_request=_api_key_guard(api_key) if api_key else None,
         exception_handlers={
             EngineError: _engine_error,

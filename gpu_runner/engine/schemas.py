@@ -9,9 +9,16 @@ honour are refused with a 400 naming them rather than silently dropped: ``n`` ot
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gpu_runner.engine.errors import BadRequestError
 
@@ -134,6 +141,30 @@ class CompletionRequest(_GenerationRequest):
     def output_limit(self) -> int | None:
         """The token budget asked for."""
         return self.max_tokens
+
+
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on one request's inputs
+
+
+class EmbeddingRequest(_Body):
+    """``POST /v1/embeddings``: text inputs only (token arrays are not accepted)."""
+
+    model: str | None = None
+    input: str | list[str]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _text_inputs_in_bounds(cls, value: object) -> object:
+        # Checked before the union, so every refusal names `input` itself.
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, list) or not all(isinstance(text, str) for text in value):
+            raise ValueError("input must be a string or a list of strings")
+        if not 1 <= len(value) <= MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"input must hold 1 to {MAX_EMBEDDING_INPUTS} strings")
+        return value
 
 
 def parse_body(model: type[RequestT], body: bytes) -> RequestT:

@@ -17,6 +17,8 @@ from service.api.providers import PROBE_DEPENDENCIES, V1_DEPENDENCIES, attach_ap
 from service.api.services import open_api_services
 from service.console.http import console_router
 from service.datasets.http import DatasetController
+from service.evals.graders_http import GradersController
+from service.evals.http import EvalRunsController, EvalsController
 from service.files.http import FilesController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.json_body import JsonSafeRequest
@@ -64,6 +66,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InferenceController,
             WebhookEndpointsController,
             list_webhook_event_types,
+            EvalsController,
+            EvalRunsController,
+            GradersController,
         ],
         middleware=[ApiKeyAuthentication, RateLimitMiddleware()],
         dependencies=V1_DEPENDENCIES,

@@ -2,8 +2,8 @@
 
 Clients and Schemathesis' stateful runs follow them: a created file's id becomes a job's
 ``training_file``, a job's id the path of retrieve, pause and cancel, an upload's part id the
-``part_ids`` of its completion, and so on. Targets are named by route and resolved to the
-generated ``operationId`` when the document is rendered.
+``part_ids`` of its completion, an eval's id the path of its runs, and so on. Targets are
+named by route and resolved to the generated ``operationId`` when the document is rendered.
 """
 
 from __future__ import annotations
@@ -104,6 +104,31 @@ LINKS: list[tuple[Route, str, Route, dict[str, str], dict[str, Any] | None]] = [
                 "ListDeliveries",
                 ("GET", "/v1/webhook_endpoints/{webhook_endpoint_id}/deliveries"),
             ),
+        ]
+    ),
+    *(
+        (("POST", "/v1/evals"), name, target, {"eval_id": "$response.body#/id"}, None)
+        for name, target in [
+            ("RetrieveEval", ("GET", "/v1/evals/{eval_id}")),
+            ("UpdateEval", ("POST", "/v1/evals/{eval_id}")),
+            ("DeleteEval", ("DELETE", "/v1/evals/{eval_id}")),
+            ("CreateEvalRun", ("POST", "/v1/evals/{eval_id}/runs")),
+            ("ListEvalRuns", ("GET", "/v1/evals/{eval_id}/runs")),
+        ]
+    ),
+    *(
+        (
+            ("POST", "/v1/evals/{eval_id}/runs"),
+            name,
+            target,
+            {"eval_id": "$response.body#/eval_id", "run_id": "$response.body#/id"},
+            None,
+        )
+        for name, target in [
+            ("RetrieveEvalRun", ("GET", "/v1/evals/{eval_id}/runs/{run_id}")),
+            ("CancelEvalRun", ("POST", "/v1/evals/{eval_id}/runs/{run_id}/cancel")),
+            ("DeleteEvalRun", ("DELETE", "/v1/evals/{eval_id}/runs/{run_id}")),
+            ("ListOutputItems", ("GET", "/v1/evals/{eval_id}/runs/{run_id}/output_items")),
         ]
     ),
     (

@@ -15,6 +15,9 @@ from service.api.metrics import MetricSources
 from service.api.services import ApiServices
 from service.auth.caller import Caller
 from service.datasets.service import DatasetService
+from service.evals.grader_service import GraderService
+from service.evals.run_service import RunService
+from service.evals.service import EvalService
 from service.files.service import FileService
 from service.http.dependencies import CallerDep
 from service.jobs.preflight import JobPreflight
@@ -86,6 +89,18 @@ def _serving(request: Request[Any, Any, Any], caller: CallerDep) -> InferenceGat
     return api_services_of(request.app).serving
 
 
+def _evals(request: Request[Any, Any, Any], caller: CallerDep) -> EvalService:
+    return api_services_of(request.app).evals.evals
+
+
+def _eval_runs(request: Request[Any, Any, Any], caller: CallerDep) -> RunService:
+    return api_services_of(request.app).evals.runs
+
+
+def _graders(request: Request[Any, Any, Any], caller: CallerDep) -> GraderService:
+    return api_services_of(request.app).evals.graders
+
+
 def _metric_sources(request: Request[Any, Any, Any]) -> MetricSources:
     return api_services_of(request.app).metric_sources
 
@@ -101,6 +116,9 @@ V1_DEPENDENCIES = {
     "sharing": Provide(_sharing, sync_to_thread=False),
     "webhooks": Provide(_webhooks, sync_to_thread=False),
     "serving": Provide(_serving, sync_to_thread=False),
+    "evals": Provide(_evals, sync_to_thread=False),
+    "eval_runs": Provide(_eval_runs, sync_to_thread=False),
+    "graders": Provide(_graders, sync_to_thread=False),
 }
 
 # Outside /v1: ``/metrics`` reads its figures from these (it needs no caller).

@@ -14,6 +14,7 @@ from service.api.metrics import MetricSources
 from service.auth.authenticator import KeyAuthenticator
 from service.datasets.service import DatasetService
 from service.db.migrate import upgrade_database_async
+from service.evals.factory import EvalApi, build_eval_api
 from service.files.service import FileService
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
@@ -45,6 +46,7 @@ class ApiServices:
     sharing: ModelSharing
     webhooks: WebhookService
     serving: InferenceGateway
+    evals: EvalApi
     metric_sources: MetricSources
 
     @classmethod
@@ -79,12 +81,23 @@ class ApiServices:
             ),
             webhooks=webhooks,
             serving=serving,
+            evals=build_eval_api(
+                settings.evals,
+                sessions,
+                resources.queue,
+                clock,
+                core.files,
+                core.registry,
+                core.model_access,
+                serving,
+            ),
             metric_sources=MetricSources(core.jobs_store, resources.redis, webhooks),
         )
 
     async def close(self) -> None:
         """Stop background work, then release connections and pools."""
         await self.webhooks.close()
+        await self.evals.close()
         await self.serving.close()
         await self.resources.close()
 

@@ -18,10 +18,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, ParamSpec, TypeVar
 
-from service.blobstore.errors import BlobNotFound, BlobStoreFull, BlobStoreUnavailable
+from service.blobstore.errors import (
+    BlobNotFound,
+    BlobStoreFull,
+    BlobStoreUnavailable,
+    InvalidBlobKey,
+)
 from service.blobstore.keys import validate_key, validate_prefix
 from service.blobstore.protocol import (
     DEFAULT_READ_CHUNK_BYTES,
+    AbandonedWrite,
     BlobInfo,
     require_positive_chunk_size,
 )
@@ -232,27 +238,45 @@ class LocalBlobStore:
         with _unavailable_on_os_error(self.root):
             return await self._in_thread(delete_matching)
 
-    async def sweep_abandoned(self, older_than_s: float) -> int:
-        """Delete temp files of writers that died mid-write (a live writer keeps its file's
-        mtime fresh, so only files untouched for `older_than_s` go)."""
+    async def abandoned_writes(self, older_than_s: float, *, limit: int) -> list[AbandonedWrite]:
+        """Temp files untouched for `older_than_s` (a live writer keeps its file's mtime fresh,
+        so these are the files of writers that died mid-write), at most `limit`."""
         temp_dir = self.root / TEMP_DIR_NAME
 
-        def delete_stale() -> int:
+        def list_stale() -> list[AbandonedWrite]:
             cutoff = time.time() - older_than_s
+            found: list[AbandonedWrite] = []
             try:
-                entries = list(os.scandir(temp_dir))
+                entries = os.scandir(temp_dir)
             except FileNotFoundError:
-                return 0
-            removed = 0
-            for entry in entries:
-                with suppress(FileNotFoundError):  # committed or swept meanwhile
-                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
-                        os.unlink(entry.path)
-                        removed += 1
-            return removed
+                return found
+            with entries:
+                for entry in entries:
+                    if len(found) >= limit:
+                        break
+                    with suppress(FileNotFoundError):  # committed or discarded meanwhile
+                        if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                            found.append(AbandonedWrite(id=entry.name, object_key=None))
+            return found
 
         with _unavailable_on_os_error(self.root):
-            return await self._in_thread(delete_stale)
+            return await self._in_thread(list_stale)
+
+    async def discard_abandoned(self, write: AbandonedWrite) -> bool:
+        """Delete the temp file `write` names; False when it is gone already."""
+        if write.id in {"", ".", ".."} or "/" in write.id:
+            raise InvalidBlobKey(f"not a temp file name: {write.id!r}")
+        path = self.root / TEMP_DIR_NAME / write.id
+
+        def unlink() -> bool:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            return True
+
+        with _unavailable_on_os_error(self.root):
+            return await self._in_thread(unlink)
 
     async def ping(self) -> None:
         """Check the root exists and a file can be created in it."""

@@ -29,6 +29,15 @@ class BlobInfo:
     md5: str | None  # only computed when the writer was opened with md5=True
 
 
+@dataclass(frozen=True)
+class AbandonedWrite:
+    """What a writer that died mid-write left behind (never a visible object), as the store
+    that listed it names it: hand it back to that store's `discard_abandoned`."""
+
+    id: str  # unique in the store: the temp file's name (local), the multipart upload's id (S3)
+    object_key: str | None  # the object it was to become, where the store records it (S3)
+
+
 class BlobWriter(Protocol):
     """One object being written; nothing is visible under its key until `commit()`.
 
@@ -92,9 +101,15 @@ class BlobStore(Protocol):
         """Delete every object whose key starts with `prefix`; return how many were deleted."""
         ...
 
-    async def sweep_abandoned(self, older_than_s: float) -> int:
-        """Remove what writers that died mid-write left behind (never a visible object): writes
-        untouched for `older_than_s`. Returns how many were removed."""
+    async def abandoned_writes(self, older_than_s: float, *, limit: int) -> list[AbandonedWrite]:
+        """Up to `limit` writes untouched for `older_than_s`: what writers that died mid-write
+        left behind. The ctl worker's sweep discards each on its own, so one that cannot be
+        discarded does not keep the others."""
+        ...
+
+    async def discard_abandoned(self, write: AbandonedWrite) -> bool:
+        """Remove one abandoned write; False when it was gone already (committed, aborted or
+        discarded meanwhile)."""
         ...
 
     async def ping(self) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -21,10 +21,16 @@ import boto3
 from botocore.config import Config as BotocoreConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from service.blobstore.errors import BlobNotFound, BlobStoreFull, BlobStoreUnavailable
+from service.blobstore.errors import (
+    BlobNotFound,
+    BlobStoreFull,
+    BlobStoreUnavailable,
+    InvalidBlobKey,
+)
 from service.blobstore.keys import validate_key, validate_prefix
 from service.blobstore.protocol import (
     DEFAULT_READ_CHUNK_BYTES,
+    AbandonedWrite,
     BlobInfo,
     require_positive_chunk_size,
 )
@@ -51,6 +57,7 @@ _UNAVAILABLE_ERROR_CODES = frozenset(
     }
 )
 _NOT_FOUND_ERROR_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_NO_SUCH_UPLOAD_ERROR_CODES = frozenset({"404", "NoSuchUpload"})
 # Answers that mean "no space left": MinIO's full drives and bucket quota, Ceph RGW's quota.
 # Size limits on one request (EntityTooLarge) are the caller's problem, not the store's.
 _NO_SPACE_ERROR_CODES = frozenset(
@@ -333,13 +340,13 @@ class S3BlobStore:
 
         return await self._in_thread(delete_listed)
 
-    async def sweep_abandoned(self, older_than_s: float) -> int:
-        """Abort multipart uploads under this store's prefix started more than `older_than_s`
-        ago: a writer that died mid-write leaves one, invisible but billed."""
+    async def abandoned_writes(self, older_than_s: float, *, limit: int) -> list[AbandonedWrite]:
+        """Multipart uploads under this store's prefix started more than `older_than_s` ago
+        (a writer that died mid-write leaves one, invisible but billed), at most `limit`."""
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
 
-        def abort_stale() -> int:
-            aborted = 0
+        def list_stale() -> list[AbandonedWrite]:
+            found: list[AbandonedWrite] = []
             with self.translated_errors():
                 pages = self.client.get_paginator("list_multipart_uploads").paginate(
                     Bucket=self.bucket, Prefix=self._key_prefix
@@ -348,14 +355,34 @@ class S3BlobStore:
                     for upload in page.get("Uploads", []):
                         if upload["Initiated"] >= cutoff:
                             continue
-                        with suppress(ClientError):  # completed or aborted meanwhile
-                            self.client.abort_multipart_upload(
-                                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                            )
-                            aborted += 1
-            return aborted
+                        found.append(
+                            AbandonedWrite(id=upload["UploadId"], object_key=upload["Key"])
+                        )
+                        if len(found) >= limit:
+                            return found
+            return found
 
-        return await self._in_thread(abort_stale)
+        return await self._in_thread(list_stale)
+
+    async def discard_abandoned(self, write: AbandonedWrite) -> bool:
+        """Abort the multipart upload `write` names; False when it is gone already."""
+        if write.object_key is None:
+            raise InvalidBlobKey(f"multipart upload {write.id!r} names no object key")
+        object_key = write.object_key
+
+        def abort() -> bool:
+            with self.translated_errors():
+                try:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=object_key, UploadId=write.id
+                    )
+                except ClientError as exc:
+                    if _error_code(exc) in _NO_SUCH_UPLOAD_ERROR_CODES:
+                        return False  # completed or aborted meanwhile
+                    raise
+            return True
+
+        return await self._in_thread(abort)
 
     async def ping(self) -> None:
         """Check the bucket answers HeadBucket, with one short attempt."""

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.ctl_worker.sweep import Sweep
 from service.datasets.validation.limits import training_data_limits
 from service.datasets.validation.stored_files import FileContentValidator
+from service.evals.execution.worker import EvalWorker
 from service.files.service import FileService
 from service.jobs.reconciler import Reconciler
 from service.jobs.validation_step import JobValidation
 from service.models.pending_blobs import PendingBlobStore, PendingBlobSweeper
 from service.models.reaper import ExpiredModelStore, ModelBlobReaper
+from service.serving.gateway.factory import build_inference_gateway
+from service.serving.gateway.inference import InferenceGateway
 from service.settings import Settings
-from service.uploads.service import UploadService
 from service.webhooks.service import WebhookService
 from service.wiring.resources import Resources, open_worker_resources
 from service.wiring.shared import JobCore, job_preflight, upload_service, webhook_service
@@ -27,10 +30,11 @@ class CtlWorkerContext:
     job_validation: JobValidation
     reconciler: Reconciler
     model_blob_reaper: ModelBlobReaper
-    pending_blob_sweeper: PendingBlobSweeper
+    sweep: Sweep
     files: FileService
-    uploads: UploadService
     webhooks: WebhookService
+    serving: InferenceGateway  # eval runs sample and grade through it
+    evals: EvalWorker
 
     @classmethod
     async def open(cls, settings: Settings) -> CtlWorkerContext:
@@ -38,6 +42,9 @@ class CtlWorkerContext:
         resources = await open_worker_resources(settings)
         sessions, blobs, clock = resources.sessions, resources.blobs, resources.clock
         core = JobCore.build(resources)
+        serving = build_inference_gateway(
+            settings.serving, core.registry, core.model_access, sessions
+        )
         return cls(
             resources=resources,
             file_validator=FileContentValidator(
@@ -61,18 +68,36 @@ class CtlWorkerContext:
                 clock,
                 grace_s=settings.models.deleted_blob_grace_s,
             ),
-            pending_blob_sweeper=PendingBlobSweeper(
-                PendingBlobStore(sessions, clock),
+            sweep=Sweep(
+                upload_service(resources, core.files),
+                core.files,
                 blobs,
-                clock,
-                grace_s=settings.storage.abandoned_write_s,
+                PendingBlobSweeper(
+                    PendingBlobStore(sessions, clock),
+                    blobs,
+                    clock,
+                    grace_s=settings.storage.abandoned_write_s,
+                ),
+                abandoned_write_s=settings.storage.abandoned_write_s,
             ),
             files=core.files,
-            uploads=upload_service(resources, core.files),
             webhooks=webhook_service(resources),
+            serving=serving,
+            evals=EvalWorker.build(
+                settings.evals,
+                sessions=sessions,
+                projects=core.projects,
+                files=core.files,
+                queue=resources.queue,
+                clock=clock,
+                gateway=serving,
+            ),
         )
 
     async def close(self) -> None:
-        """Release the webhook sender's connections, then the resources."""
+        """Release the webhook sender's, the evals' and the gateway's connections, then the
+        resources."""
         await self.webhooks.close()
+        await self.evals.close()
+        await self.serving.close()
         await self.resources.close()

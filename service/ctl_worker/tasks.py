@@ -1,4 +1,5 @@
-"""The ctl worker's tasks: file and job validation, webhook delivery, the reconciler and sweeps.
+"""The ctl worker's tasks: file and job validation, webhook delivery, eval runs, the reconciler
+and sweeps.
 
 Each is registered through ``service/queue/task_policy.py``: outages are retried with backoff,
 anything else gives the task up, and its ``give_up`` partner ends the object in its error state.
@@ -11,6 +12,7 @@ from typing import Any
 from arq import Retry
 
 from service.ctl_worker.context import CtlWorkerContext
+from service.evals.execution.runner import RunBusy
 from service.jobs.validation_step import FilesNotReady
 from service.queue.arq_worker import worker_options
 from service.queue.names import QueueName, TaskName
@@ -20,6 +22,9 @@ from service.settings import Settings
 CTL_TASK_TIMEOUT_S = 600
 FILE_WAIT_RETRY_S = 2
 MAX_VALIDATION_TRIES = 900  # ~30 min of waiting for files still being validated
+# A run's attempts are counted on its row (the reconciler, max_attempts); arq's count only
+# bounds a task that keeps waiting for its project's running-runs limit.
+MAX_EVAL_TRIES = 10_000
 
 
 async def validate_file(ctl: CtlWorkerContext, file_id: str) -> None:
@@ -59,23 +64,32 @@ async def fail_delivery(
     await ctl.webhooks.give_up(delivery_id)
 
 
+async def run_eval(ctl: CtlWorkerContext, run_id: str, attempt: int) -> None:
+    """Execute attempt ``attempt`` of an eval run (``service/evals/execution``)."""
+    try:
+        await ctl.evals.runner.run(run_id, attempt)
+    except RunBusy:
+        raise Retry(defer=ctl.resources.settings.evals.busy_retry_s) from None
+
+
+async def fail_eval_run(ctl: CtlWorkerContext, run_id: str, attempt: int) -> None:
+    """``run_eval`` was given up: the run fails with ``internal_error``."""
+    await ctl.evals.runner.give_up(run_id, attempt)
+
+
 async def reconcile(ctl: CtlWorkerContext) -> int:
     """Rebuild what Redis lost from the database (cron); returns the rows it gave up on."""
     await ctl.reconciler.run_once()
     await ctl.webhooks.requeue_overdue()
-    return ctl.reconciler.poisoned.take_given_up()
+    await ctl.evals.reconciler.run_once()
+    return ctl.reconciler.poisoned.take_given_up() + ctl.evals.reconciler.poisoned.take_given_up()
 
 
 async def sweep(ctl: CtlWorkerContext) -> int:
     """Expire stale uploads and expired files; clear writes abandoned by dead writers and the
-    uploads of training attempts that never published them (cron); returns the pending-blob
-    entries it gave up on."""
-    resources = ctl.resources
-    await ctl.uploads.sweep()
-    await ctl.files.delete_expired()
-    await resources.blobs.sweep_abandoned(resources.settings.storage.abandoned_write_s)
-    await ctl.pending_blob_sweeper.run_once()
-    return ctl.pending_blob_sweeper.poisoned.take_given_up()
+    uploads of training attempts that never published them (cron, ``sweep.py``); returns the
+    rows and steps it gave up on."""
+    return await ctl.sweep.run_once()
 
 
 async def reap_model_blobs(ctl: CtlWorkerContext) -> int:
@@ -118,13 +132,22 @@ def ctl_worker_options(settings: Settings) -> dict[str, Any]:
             max_tries=tries,
             timeout_s=60,
         ),
+        task(
+            ctl,
+            TaskName.RUN_EVAL,
+            run_eval,
+            give_up=fail_eval_run,
+            max_tries=MAX_EVAL_TRIES,
+            timeout_s=settings.evals.run_timeout_s,
+        ),
     ]
     return worker_options(settings, QueueName.CTL, lambda: CtlWorkerContext.open(settings)) | {
         "functions": functions,
         "cron_jobs": [
             cron_task(ctl, TaskName.RECONCILE, reconcile, timeout_s=120, second=reconcile_seconds),
-            cron_task(ctl, TaskName.SWEEP, sweep, timeout_s=300, second={5}),
-            # At the reconciler's pace; a pass with nothing due is one small query.
+            # These two at the reconciler's pace; a pass with nothing due is a few small queries
+            # (and, on S3, one listing of multipart uploads).
+            cron_task(ctl, TaskName.SWEEP, sweep, timeout_s=300, second=reconcile_seconds),
             cron_task(
                 ctl,
                 TaskName.REAP_MODEL_BLOBS,

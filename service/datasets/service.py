@@ -24,6 +24,7 @@ from service.datasets.validation.formats import (
     normalize_preference_keys,
 )
 from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.line_crash import LineCrashed
 from service.datasets.validation.lines import split_lines
 from service.datasets.validation.validator import validate_jsonl
 from service.errors import InvalidRequest
@@ -84,10 +85,15 @@ class DatasetService:
         if (stored := await self._reports.get(record.id, spec.id)) is not None:
             return stored
         tokenizer = await self._tokenizers.get(spec)
-        report = await consume_in_thread(
-            self._blobs.read_stream(file_key(record.project_id, record.id)),
-            lambda chunks: report_of_jsonl(chunks, tokenizer, model=spec.id, limits=self._limits),
-        )
+        try:
+            report = await consume_in_thread(
+                self._blobs.read_stream(file_key(record.project_id, record.id)),
+                lambda chunks: report_of_jsonl(
+                    chunks, tokenizer, model=spec.id, limits=self._limits
+                ),
+            )
+        except LineCrashed as crash:
+            raise crash.in_file(record.id) from crash.__cause__
         await self._reports.put(record.id, report, to_seconds(self._clock.now_us()))
         return report
 

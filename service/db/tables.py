@@ -314,3 +314,74 @@ class WebhookAttemptRow(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class EvalRow(Base):
+    """An eval: what its items look like and the criteria a sample is graded by (JSON)."""
+
+    __tablename__ = "evals"
+    __table_args__ = (Index("ix_evals_project_order", "project_id", "created_us", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(256))
+    data_source_config: Mapped[str] = mapped_column(Text)
+    testing_criteria: Mapped[str] = mapped_column(Text)
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class EvalRunRow(Base):
+    """One run of an eval over a data source; ``status`` moves by compare-and-set.
+
+    The counters and usage are rewritten from the run's output items by the worker that runs it,
+    so a restarted run never counts an item twice."""
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (
+        Index("ix_eval_runs_eval_order", "eval_id", "created_us", "id"),
+        Index("ix_eval_runs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    eval_id: Mapped[str] = mapped_column(ForeignKey("evals.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(256))
+    data_source: Mapped[str] = mapped_column(Text)
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # {"code": …, "message": …} once failed
+    total_items: Mapped[int | None] = mapped_column(Integer)
+    result_counts: Mapped[str] = mapped_column(Text)
+    per_model_usage: Mapped[str] = mapped_column(Text)
+    per_testing_criteria_results: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)  # how many times a worker started it
+    heartbeat_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+    finished_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class EvalOutputItemRow(Base):
+    """One graded item of a run. The unique (run, item) pair is what grades each item once,
+    however often the run is restarted."""
+
+    __tablename__ = "eval_output_items"
+    __table_args__ = (
+        UniqueConstraint("run_id", "datasource_item_id"),
+        Index("ix_eval_output_items_run_status", "run_id", "status", "datasource_item_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    eval_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str] = mapped_column(String(64))
+    datasource_item_id: Mapped[int] = mapped_column(Integer)
+    datasource_item: Mapped[str] = mapped_column(Text)
+    sample: Mapped[str] = mapped_column(Text)
+    results: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pass | fail | error
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)

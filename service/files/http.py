@@ -55,7 +55,11 @@ class FilesController(Controller):
     async def create_file(
         self, request: Request[Caller, str, Any], caller: CallerDep, files: FilesDep
     ) -> FileObject:
-        """Upload a file (multipart ``file`` + ``purpose``), streamed into the blob store."""
+        """Upload a file (multipart ``file`` + ``purpose``), streamed into the blob store.
+
+        ``purpose=evals`` is accepted and stored as ``user_data`` (the SDK's ``FileObject`` has
+        no ``evals`` purpose, so echoing it would break strict clients); listing with
+        ``purpose=evals`` lists those files. Eval runs read any JSONL file the project owns."""
         refuse_oversized(request, files.max_file_bytes + MULTIPART_OVERHEAD_BYTES)
         boundary = boundary_of(request.headers.get("content-type"))
         async with request_body(request) as stream:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from service.files.records import FileRecord
+from service.files.records import FilePurpose, FileRecord
 
 
 class FileObject(BaseModel):
@@ -31,7 +31,10 @@ class FileObject(BaseModel):
             created_at=record.created_at,
             expires_at=record.expires_at,
             filename=record.filename,
-            purpose=record.purpose.value,
+            # Rows stored before evals files became user_data (strict clients know no evals).
+            purpose=FilePurpose.USER_DATA.value
+            if record.purpose is FilePurpose.EVALS
+            else record.purpose.value,
             status=record.status.value,
             status_details=record.status_details,
         )

@@ -23,6 +23,7 @@ from service.files.records import (
 from service.files.store import FileStore
 from service.ids import IdPrefix, new_id
 from service.pagination import ListOrder, Page, require_page_limit
+from service.queue.poisoned_rows import PoisonedRows
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +55,20 @@ def check_file_spec(
             "Invalid file format for Fine-Tuning API. Must be .jsonl", param="file"
         )
     return FileSpec(
-        purpose=FilePurpose(purpose),
+        purpose=stored_purpose(FilePurpose(purpose)),
         filename=name,
         expires_after=_check_expires_after(expires_after_anchor, expires_after_seconds),
     )
+
+
+def stored_purpose(purpose: FilePurpose) -> FilePurpose:
+    """The purpose a file is stored and answered with: ``evals`` becomes ``user_data``.
+
+    The SDK uploads with ``purpose="evals"``, but its ``FileObject.purpose`` has no ``evals``,
+    so answering it would break strict clients; ``user_data`` is OpenAI's any-purpose file, and
+    eval runs read any JSONL file the project owns.
+    """
+    return FilePurpose.USER_DATA if purpose is FilePurpose.EVALS else purpose
 
 
 def _check_expires_after(anchor: str | None, seconds: str | int | None) -> ExpiresAfter | None:
@@ -229,6 +240,8 @@ class FileService:
     ) -> Page[FileRecord]:
         """A page of the caller's files."""
         require_page_limit(limit, MAX_LIST_LIMIT)
+        if purpose == FilePurpose.EVALS:
+            purpose = FilePurpose.USER_DATA.value  # how evals files are stored
         return await self._store.list_page(
             caller.project_id, purpose=purpose, order=order, after_id=after, limit=limit
         )
@@ -249,12 +262,21 @@ class FileService:
         except (BlobNotFound, OSError):
             logger.warning("file body already gone or not deletable", extra={"file_id": file_id})
 
-    async def delete_expired(self, *, batch_size: int = 500) -> int:
-        """Delete files whose ``expires_at`` has passed; returns how many went."""
+    async def delete_expired(self, poisoned: PoisonedRows, *, batch_size: int = 500) -> int:
+        """Delete files whose ``expires_at`` has passed (the sweep cron), each on its own;
+        returns how many went."""
         now_s = to_seconds(self._clock.now_us())
+        expired = await poisoned.fetch_fresh(
+            lambda limit: self._store.expired_ids(now_s, limit), _file_id, limit=batch_size
+        )
         removed = 0
-        for project_id, file_id in await self._store.expired_ids(now_s, batch_size):
-            if await self._store.delete(project_id, file_id):
-                await self._blobs.delete(file_key(project_id, file_id))
-                removed += 1
+        for project_id, file_id in expired:
+            async with poisoned.handling(file_id):
+                if await self._store.delete(project_id, file_id):
+                    await self._blobs.delete(file_key(project_id, file_id))
+                    removed += 1
         return removed
+
+
+def _file_id(row: tuple[str, str]) -> str:
+    return row[1]  # rows are (project_id, file_id)

@@ -6,7 +6,8 @@ validating or queued without a task, and running jobs whose runner stopped beati
 to resume from their latest checkpoint, or failed with ``runner_lost`` after too many attempts).
 
 Each row is handled on its own (``queue/poisoned_rows.py``): one whose repair raises a bug is
-logged, counted and skipped from then on, and the rows after it are still repaired.
+logged, counted and skipped from then on, and the rows after it are still repaired (even when
+more rows than a batch were given up on).
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ class Reconciler:
         """Repair everything found now (but the rows an earlier pass gave up on)."""
         poisoned = self.poisoned
         files = 0
-        waiting = await self._files_store.awaiting_validation(BATCH)
-        for _, file_id in poisoned.fresh(waiting, lambda row: row[1]):
+        waiting = await poisoned.fetch_fresh(
+            self._files_store.awaiting_validation, _file_id, limit=BATCH
+        )
+        for _, file_id in waiting:
             async with poisoned.handling(file_id):
                 files += await self._queue.enqueue(
                     TaskName.VALIDATE_FILE,
@@ -84,15 +87,15 @@ class Reconciler:
                     key=validate_file_key(file_id),
                 )
         validations = 0
-        validating = await self._jobs_store.in_statuses([JobStatus.VALIDATING_FILES], BATCH)
-        for job in poisoned.fresh(validating, _job_id):
+        validating = await self._in_status(JobStatus.VALIDATING_FILES)
+        for job in validating:
             async with poisoned.handling(job.id):
                 validations += await self._queue.enqueue(
                     TaskName.VALIDATE_JOB, job.id, queue=QueueName.CTL, key=validate_job_key(job.id)
                 )
         trainings = 0
-        queued = await self._jobs_store.in_statuses([JobStatus.QUEUED], BATCH)
-        for job in poisoned.fresh(queued, _job_id):
+        queued = await self._in_status(JobStatus.QUEUED)
+        for job in queued:
             async with poisoned.handling(job.id):
                 trainings += await self._queue.enqueue(
                     TaskName.TRAIN,
@@ -102,8 +105,8 @@ class Reconciler:
                 )
         requeued = lost = 0
         now_us = self._clock.now_us()
-        running = await self._jobs_store.in_statuses([JobStatus.RUNNING], BATCH)
-        for job in poisoned.fresh(running, _job_id):
+        running = await self._in_status(JobStatus.RUNNING)
+        for job in running:
             last_sign = job.heartbeat_us or job.created_us
             if now_us - last_sign < self._stale_heartbeat_us:
                 continue
@@ -118,6 +121,11 @@ class Reconciler:
         if any(vars(report).values()):
             logger.info("reconciled", extra=vars(report))
         return report
+
+    async def _in_status(self, status: JobStatus) -> list[JobRecord]:
+        return await self.poisoned.fetch_fresh(
+            lambda limit: self._jobs_store.in_statuses([status], limit), _job_id, limit=BATCH
+        )
 
     async def _recover(self, job: JobRecord, now_us: int) -> bool:
         """Requeue a running job whose runner stopped beating, or fail it with ``runner_lost``
@@ -157,3 +165,7 @@ class Reconciler:
 
 def _job_id(job: JobRecord) -> str:
     return job.id
+
+
+def _file_id(row: tuple[str, str]) -> str:
+    return row[1]  # rows are (project_id, file_id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from service.auth.store import ProjectStore
+from service.blobstore import BlobStoreFull
 from service.clock import Clock, to_seconds
+from service.datasets.validation.line_crash import LineCrashed
 from service.jobs import messages
-from service.jobs.internal_failure import fail_with_internal_error
+from service.jobs.internal_failure import fail_with_internal_error, fail_with_storage_full
 from service.jobs.preflight import JobPreflight
 from service.jobs.records import JobError, JobRecord, JobRequest
 from service.jobs.service import JobService
@@ -42,7 +44,13 @@ class JobValidation:
         caller = await self._projects.system_caller(job.project_id)
         if caller is None:
             return
-        result = await self._preflight.check(caller, _request_of(job))
+        try:
+            result = await self._preflight.check(caller, _request_of(job))
+        except (LineCrashed, BlobStoreFull) as failure:
+            # The task gives up on these, but only here is it known what to tell the user; the
+            # task policy still logs and counts the failure, and ``give_up`` finds the job ended.
+            await self._fail_on(job_id, failure)
+            raise
         if any(problem.code == "file_not_ready" for problem in result.problems):
             raise FilesNotReady(job_id)
         if result.problems:
@@ -74,6 +82,16 @@ class JobValidation:
         await fail_with_internal_error(
             self._store, self._jobs, self._clock, job_id, step="Job validation"
         )
+
+    async def _fail_on(self, job_id: str, failure: LineCrashed | BlobStoreFull) -> None:
+        if isinstance(failure, BlobStoreFull):
+            await fail_with_storage_full(
+                self._store, self._jobs, self._clock, job_id, step="Job validation"
+            )
+        else:
+            await fail_with_internal_error(
+                self._store, self._jobs, self._clock, job_id, step="Job validation", crash=failure
+            )
 
 
 def _request_of(job: JobRecord) -> JobRequest:

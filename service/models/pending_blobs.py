@@ -12,7 +12,8 @@ The sweep dooms an entry (a compare-and-set) before it deletes the blobs, and ad
 only undoomed entries, so a commit arriving after the grace period is refused instead of
 pointing at deleted blobs. A sweep that dies after dooming is finished by the next one. Each
 entry is swept on its own (``queue/poisoned_rows.py``): one whose deletion raises a bug is
-logged, counted and skipped from then on, and the entries after it are still swept.
+logged, counted and skipped from then on, and the entries after it are still swept (even when
+more entries than a batch were given up on).
 """
 
 from __future__ import annotations
@@ -132,8 +133,10 @@ class PendingBlobSweeper:
         """Sweep one batch of due entries; return how many were swept."""
         cutoff_s = to_seconds(self._clock.now_us()) - self._grace_s
         swept = 0
-        due = await self._store.due(cutoff_s, limit=self._batch_size)
-        for target in self.poisoned.fresh(due, str):
+        due = await self.poisoned.fetch_fresh(
+            lambda limit: self._store.due(cutoff_s, limit=limit), str, limit=self._batch_size
+        )
+        for target in due:
             async with self.poisoned.handling(target):
                 if not await self._store.doom(target):
                     continue

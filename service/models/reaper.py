@@ -12,7 +12,8 @@ Safe to repeat and to run on several workers at once: deleting a prefix that is 
 is not an error, and the stamp is a compare-and-set on ``blobs_deleted_at IS NULL``. A pass that
 dies between the deletes and the stamp is finished by the next one. Each model is reaped on its
 own (``queue/poisoned_rows.py``): one whose deletes raise a bug is logged, counted and skipped
-from then on, and the models after it are still reaped.
+from then on, and the models after it are still reaped (even when more models than a batch were
+given up on).
 """
 
 from __future__ import annotations
@@ -109,8 +110,12 @@ class ModelBlobReaper:
         """Reap one batch of due models; return how many this pass stamped."""
         now_s = to_seconds(self._clock.now_us())
         reaped = 0
-        due = await self._store.due(now_s - self._grace_s, limit=self._batch_size)
-        for model in self.poisoned.fresh(due, lambda model: model.id):
+        due = await self.poisoned.fetch_fresh(
+            lambda limit: self._store.due(now_s - self._grace_s, limit=limit),
+            _model_id,
+            limit=self._batch_size,
+        )
+        for model in due:
             async with self.poisoned.handling(model.id):
                 if await self._reap(model, now_s):
                     reaped += 1
@@ -123,3 +128,7 @@ class ModelBlobReaper:
             return False
         logger.info("deleted %d blobs of deleted model %s", objects, model.id)
         return True
+
+
+def _model_id(model: ExpiredModel) -> str:
+    return model.id

@@ -22,6 +22,7 @@ class TaskName(StrEnum):
     RECONCILE = "reconcile"
     SWEEP = "sweep"
     REAP_MODEL_BLOBS = "reap_model_blobs"
+    RUN_EVAL = "run_eval"
 
 
 def validate_file_key(file_id: str) -> str:
@@ -42,6 +43,11 @@ def train_key(job_id: str, attempt: int) -> str:
 def deliver_webhook_key(delivery_id: str, attempt: int) -> str:
     """arq job id of one webhook delivery attempt."""
     return f"deliver_webhook:{delivery_id}:{attempt}"
+
+
+def run_eval_key(run_id: str, attempt: int) -> str:
+    """arq job id of one start of an eval run (a restarted run gets a new id)."""
+    return f"run_eval:{run_id}:{attempt}"
 
 
 def health_check_key(queue: QueueName, worker_id: str) -> str:

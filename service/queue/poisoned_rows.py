@@ -1,7 +1,7 @@
 """One row of a cron pass that keeps failing must not stop the rows after it.
 
-A cron (the reconciler, the sweeps) handles each row that ``rows.fresh(found, key)`` leaves it
-inside ``rows.handling(row_id)``:
+A cron (the reconciler, the sweeps) fetches its due rows through ``rows.fetch_fresh`` and
+handles each one inside ``rows.handling(row_id)``:
 
     handling the row ...            what happens
     ──────────────────────────────  ──────────────────────────────────────────────────────────
@@ -10,17 +10,22 @@ inside ``rows.handling(row_id)``:
     raises anything else            logged once with its traceback, remembered, and counted
                                       when the pass ends; the pass goes on with the next row
 
-A remembered row is left out by ``fresh`` in every later pass of this process, so a
-bug that recurs on every tick is logged and counted once instead of forever. The memory is the
-process's: a restarted worker, perhaps running the fix, tries the row again. Nothing is written
-to the row: a cron cannot tell "this row is bad" from "this code is bad", and marking good data
-as broken would outlive the fix.
+A remembered row is left out of every later pass of this process, so a bug that recurs on
+every tick is logged and counted once instead of forever. The memory is the process's: a
+restarted worker, perhaps running the fix, tries the row again. Nothing is written to the row:
+a cron cannot tell "this row is bad" from "this code is bad", and marking good data as broken
+would outlive the fix.
+
+So a given-up row stays due, and a due-row query keeps finding it. ``fetch_fresh`` asks the
+query for as many more rows as it remembers: those can include every remembered row but still
+hold a full batch of the others, so given-up rows never hide the rows behind them, whatever
+order the query returns.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -45,8 +50,21 @@ class PoisonedRows:
         return row_id in self._skipped
 
     def fresh(self, rows: Iterable[Row], row_id: Callable[[Row], str]) -> list[Row]:
-        """``rows`` without those an earlier pass gave up on."""
+        """``rows`` without those an earlier pass gave up on (for rows that are all there is;
+        a query with a limit goes through ``fetch_fresh``)."""
         return [row for row in rows if not self.skips(row_id(row))]
+
+    async def fetch_fresh(
+        self,
+        fetch: Callable[[int], Awaitable[Sequence[Row]]],
+        row_id: Callable[[Row], str],
+        *,
+        limit: int,
+    ) -> list[Row]:
+        """Up to ``limit`` due rows an earlier pass did not give up on; ``fetch(n)`` returns
+        at most ``n`` due rows."""
+        found = await fetch(limit + len(self._skipped))
+        return self.fresh(found, row_id)[:limit]
 
     @asynccontextmanager
     async def handling(self, row_id: str) -> AsyncIterator[None]:

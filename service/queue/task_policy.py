@@ -5,13 +5,18 @@
     returns                                    done
     raises arq.Retry (it waits for something)  arq runs it again after the defer
     hits an outage (queue/outages.py)          tried again with exponential backoff
-    raises anything else, runs past its time   given up: logged once with its traceback, counted
-      limit, or fails on its last try            (``ftapi_tasks_given_up_total``), and the task's
-                                                 ``give_up`` ends its object in its terminal error
+    raises anything else (a full blob store    given up: logged once with its traceback, counted
+      too), runs past its time limit, or         (``ftapi_tasks_given_up_total``), and the task's
+      fails on its last try                      ``give_up`` ends its object in its terminal error
                                                  state, which the reconciler never re-enqueues
     is cancelled (abort, worker shutdown)      re-raised for arq, which logs it as cancelled; the
                                                  object keeps its state and the reconciler picks
                                                  it up again
+
+``give_up`` gets the task's arguments, not the failure. Where the failure says more than "an
+internal error" (the line of a training file that broke validation, a full blob store), the
+task ends its object with that itself before it re-raises, and ``give_up`` then finds the
+object ended already.
 
 Crons have no object: a failed pass is logged and counted, and the next tick is the retry. A pass
 returns how many of its rows it gave up on (``queue/poisoned_rows.py``), each counted the same

@@ -14,6 +14,7 @@ from service.errors import InvalidRequest, NotFound, PayloadTooLarge
 from service.files.records import ExpiresAfter, FileRecord, FileSpec
 from service.files.service import FileService, check_file_spec
 from service.ids import IdPrefix, new_id
+from service.queue.poisoned_rows import PoisonedRows
 from service.uploads.records import UploadPartRecord, UploadRecord, UploadStatus
 from service.uploads.store import UploadStore
 
@@ -172,14 +173,20 @@ class UploadService:
         await self._drop_parts(upload)
         return _with(upload, UploadStatus.CANCELLED, None)
 
-    async def sweep(self, *, batch_size: int = 200) -> int:
-        """Expire overdue pending uploads and delete parts left by finished ones."""
+    async def sweep(self, poisoned: PoisonedRows, *, batch_size: int = 200) -> int:
+        """Expire overdue pending uploads and delete parts left by finished ones (the sweep
+        cron), each upload on its own; returns how many were due."""
         now_s = to_seconds(self._clock.now_us())
-        stale = await self._store.stale(now_s, batch_size)
+        stale = await poisoned.fetch_fresh(
+            lambda limit: self._store.stale(now_s, limit), _upload_id, limit=batch_size
+        )
         for upload in stale:
-            if upload.status is UploadStatus.PENDING:
-                await self._store.transition(upload.id, UploadStatus.PENDING, UploadStatus.EXPIRED)
-            await self._drop_parts(upload)
+            async with poisoned.handling(upload.id):
+                if upload.status is UploadStatus.PENDING:
+                    await self._store.transition(
+                        upload.id, UploadStatus.PENDING, UploadStatus.EXPIRED
+                    )
+                await self._drop_parts(upload)
         return len(stale)
 
     async def _pending(self, caller: Caller, upload_id: str) -> UploadRecord:
@@ -212,6 +219,10 @@ class UploadService:
     async def _drop_parts(self, upload: UploadRecord) -> None:
         await self._blobs.delete_prefix(upload_prefix(upload.project_id, upload.id))
         await self._store.forget_parts(upload.id)
+
+
+def _upload_id(upload: UploadRecord) -> str:
+    return upload.id
 
 
 def _with(upload: UploadRecord, status: UploadStatus, file: FileRecord | None) -> UploadRecord:

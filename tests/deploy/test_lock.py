@@ -18,7 +18,9 @@ from packaging.version import Version
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK = REPO_ROOT / "requirements.lock"
 RELOCK = "re-resolve it: scripts/lock"
-REBOOTSTRAP = "reinstall from the lock: rm -rf .venv && scripts/bootstrap runner,dev,otel"
+REBOOTSTRAP = (
+    "reinstall from the lock: rm -rf .venv && scripts/bootstrap runner,dev,otel,embeddings"
+)
 # The issue that introduced the lock names these: a drift in any of them broke CI once.
 KEY_PACKAGES = ("transformers", "peft", "torch", "litestar", "arq", "openai")
 # Installed in the venv but not by the lock: the project itself (editable).

@@ -8,6 +8,7 @@ other process, runs the production code unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -15,8 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from arq.jobs import Job, JobStatus
 from openai import OpenAI
 
+from service.queue.arq_queue import arq_redis
+from service.queue.names import QueueName, validate_job_key
+from service.queue.serialization import deserialize
 from tests.support.injected_faults import sitecustomize as faults
 from tests.support.jobs import TINY_MODEL_ID, chat_jsonl, stack_config, upload_training_file
 from tests.support.services import RedisServer
@@ -120,6 +125,74 @@ def test_a_job_whose_validation_crashes_fails_with_internal_error(stack: ApiServ
     assert _given_up(stack, "validate_job") == 1
 
 
+def _with_line(n_lines: int, line: int, answer: str) -> bytes:
+    """A valid chat file of ``n_lines`` whose line ``line`` (1-based) answers ``answer``."""
+    lines = chat_jsonl(n_lines).splitlines()
+    lines[line - 1] = chat_jsonl(1, answer=answer).strip()
+    return b"\n".join(lines) + b"\n"
+
+
+def test_a_file_given_up_names_the_line_or_the_full_blob_store(stack: ApiServer) -> None:
+    client = _client(stack)
+    upload_training_file(client, chat_jsonl(3))  # the ctl worker is up and validating
+    crashing = client.files.create(
+        file=("train.jsonl", _with_line(5, 3, faults.CRASHING_LINE)), purpose="fine-tune"
+    )
+    full = client.files.create(
+        file=("train.jsonl", chat_jsonl(3, answer=faults.STORAGE_FULL_FILE.decode())),
+        purpose="fine-tune",
+    )
+
+    crashed, found_full = (
+        client.files.wait_for_processing(
+            created.id, poll_interval=0.1, max_wait_seconds=RECONCILE_INTERVAL_S + 5
+        )
+        for created in (crashing, full)
+    )
+
+    assert crashed.status == "error"
+    assert crashed.status_details is not None
+    assert crashed.status_details.startswith("line 3: internal_error: ")
+    assert "Change or remove line 3" in crashed.status_details
+    assert crashing.id in crashed.status_details
+    assert found_full.status == "error"
+    assert found_full.status_details is not None
+    assert found_full.status_details.startswith("storage_full: ")
+    log = _ctl_log(stack)
+    assert sum("injected: checking a line crashed" in line for line in log) == 1
+    assert sum("injected: the blob store has no space left" in line for line in log) == 1
+    assert not any("trying again" in line for line in log)  # a full store is not retried
+    assert _given_up(stack, "validate_file") == 2
+
+
+def test_a_job_given_up_names_the_line_or_the_full_blob_store(stack: ApiServer) -> None:
+    client = _client(stack)
+    training = upload_training_file(client, _with_line(10, 4, faults.CRASHING_TOKENIZER))
+    crashing = client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training)
+    full = client.fine_tuning.jobs.create(
+        model=TINY_MODEL_ID,
+        training_file=upload_training_file(client, chat_jsonl(3)),
+        suffix=faults.STORAGE_FULL_JOB_SUFFIX,
+    )
+
+    for job in (crashing, full):
+        _wait_for_status(client, job.id, "failed", timeout_s=RECONCILE_INTERVAL_S + 5)
+
+    crashed = client.fine_tuning.jobs.retrieve(crashing.id).error
+    assert crashed is not None
+    assert crashed.code == "internal_error"
+    assert f"at line 4 of {training}" in crashed.message
+    assert crashing.id in crashed.message
+    found_full = client.fine_tuning.jobs.retrieve(full.id).error
+    assert found_full is not None
+    assert found_full.code == "storage_full"
+    assert "no space left" in found_full.message
+    log = _ctl_log(stack)
+    assert sum("injected: the tokenizer crashed" in line for line in log) == 1
+    assert not any("trying again" in line for line in log)
+    assert _given_up(stack, "validate_job") == 2
+
+
 def test_a_blob_store_outage_is_retried_and_the_file_is_processed(stack: ApiServer) -> None:
     client = _client(stack)
     body = chat_jsonl(3, answer=faults.FLAKY_STORE_FILE.decode())
@@ -157,6 +230,45 @@ def test_a_job_validation_cut_short_by_sigterm_is_picked_up_again(
     assert "Traceback" not in first_log
     assert _given_up(stack, "validate_job") == 0
     client.fine_tuning.jobs.cancel(job.id)
+
+
+def test_a_ctl_task_aborted_before_it_starts_ends_cleanly_and_is_queued_again(
+    stack: ApiServer,
+) -> None:
+    client = _client(stack)
+    training = upload_training_file(client, chat_jsonl(10))
+    stack.workers[0].stop()  # no ctl worker: the job's validation waits in the queue
+    job = client.fine_tuning.jobs.create(model=TINY_MODEL_ID, training_file=training)
+
+    async def abort() -> None:
+        queue = arq_redis(stack.config.redis_url)
+        try:
+            task = Job(
+                validate_job_key(job.id),
+                queue,
+                _queue_name=QueueName.CTL.value,
+                _deserializer=deserialize,
+            )
+            assert await task.status() is JobStatus.queued
+            with pytest.raises(TimeoutError):  # nobody runs it yet, so no answer comes
+                await task.abort(timeout=0.2, poll_delay=0.05)
+        finally:
+            await queue.aclose(close_connection_pool=True)
+
+    asyncio.run(abort())
+    # INFO, so arq's line for the abort shows in the log.
+    second = WorkerProcess(
+        stack.config, "ctl", {"FTAPI_LOG_LEVEL": "INFO"}, preload_dir=INJECTED_FAULTS
+    )
+    stack.workers.append(second)
+    second.start()
+
+    _wait_for_status(client, job.id, "queued", timeout_s=30)
+    log = second.log_path.read_text()
+    assert f"{validate_job_key(job.id)}:validate_job aborted before start" in log
+    assert "serialize" not in log
+    assert "Traceback" not in log
+    assert _given_up(stack, "validate_job") == 0
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:

@@ -1,10 +1,11 @@
 """Schemathesis' state machine over the spec's links against the live api.
 
 It chains operations the way a client does (create a file → create a job → retrieve → pause →
-resume → cancel, uploads → parts → complete, webhook endpoints → update → rotate → delete) and
-checks every answer like the stateless run does. Creation bodies are steered half of the time
-(a valid training file, the registered base model, a valid upload, a public webhook URL) so
-chains reach real objects instead of stopping at the first 400.
+resume → cancel, uploads → parts → complete, webhook endpoints → update → rotate → delete,
+evals → runs → cancel → output items → delete) and checks every answer like the stateless run
+does. Creation bodies are steered half of the time (a valid training file, the registered base
+model, a valid upload, a public webhook URL, a valid eval and run) so chains reach real objects
+instead of stopping at the first 400.
 """
 
 from __future__ import annotations
@@ -33,6 +34,31 @@ VALID_UPLOAD = {
     "mime_type": "text/jsonl",
 }
 PUBLIC_WEBHOOK_URL = "https://93.184.216.34/hooks"  # passes the SSRF guard without DNS
+VALID_EVAL = {
+    "data_source_config": {
+        "type": "custom",
+        "item_schema": {"type": "object", "properties": {"answer": {"type": "string"}}},
+        "include_sample_schema": True,
+    },
+    "testing_criteria": [
+        {
+            "type": "string_check",
+            "name": "exact",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.answer}}",
+            "operation": "eq",
+        }
+    ],
+}
+VALID_RUN = {
+    "data_source": {
+        "type": "jsonl",
+        "source": {
+            "type": "file_content",
+            "content": [{"item": {"answer": "a"}, "sample": {"output_text": "a"}}],
+        },
+    }
+}
 
 
 def stateful_spec(seed: int | None) -> OpenApiSchema:
@@ -56,6 +82,10 @@ def stateful_spec(seed: int | None) -> OpenApiSchema:
             return st.one_of(st.just(VALID_UPLOAD), strategy)
         if operation.path == "/v1/webhook_endpoints":
             return st.one_of(strategy.map(_with_public_url), strategy)
+        if operation.path == "/v1/evals":
+            return st.one_of(st.just(VALID_EVAL), strategy)
+        if operation.path == "/v1/evals/{eval_id}/runs":
+            return st.one_of(st.just(VALID_RUN), strategy)
         return strategy
 
     return schema

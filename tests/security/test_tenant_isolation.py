@@ -1,10 +1,11 @@
 """Tenant isolation, generated from the spec: every route that takes an id, tried by a stranger.
 
 Project A owns one object of every kind (a file, a pending upload with a part, a finished job
-with a checkpoint and its fine-tuned model, a queued job, a webhook endpoint). Project B (same
-organization) calls every operation of ``openapi/openapi.json`` that has a path parameter with
-A's ids: each must answer 404 in OpenAI's envelope, exactly like a missing object. Every list
-B can call must not show any of A's ids, with A's ids as cursors too. A's objects are unchanged.
+with a checkpoint and its fine-tuned model, a queued job, a webhook endpoint, an eval with a
+completed run and its output items). Project B (same organization) calls every operation of
+``openapi/openapi.json`` that has a path parameter with A's ids: each must answer 404 in
+OpenAI's envelope, exactly like a missing object. Every list B can call must not show any of
+A's ids, with A's ids as cursors too. A's objects are unchanged.
 
 The routes come from the committed spec, so a new route is tried as soon as it exists; a path
 parameter, required query parameter or body nobody mapped below fails the test until it is.
@@ -29,6 +30,30 @@ from tests.support.stack import ApiServer
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 PUBLIC_WEBHOOK_URL = "https://93.184.216.34/hooks"  # a literal public address: no DNS needed
+EVAL_SOURCE = {
+    "type": "jsonl",
+    "source": {
+        "type": "file_content",
+        "content": [{"item": {"answer": "a"}, "sample": {"output_text": "a"}}],
+    },
+}
+EVAL_BODY = {
+    "name": "isolation",
+    "data_source_config": {
+        "type": "custom",
+        "item_schema": {"type": "object", "properties": {"answer": {"type": "string"}}},
+        "include_sample_schema": True,
+    },
+    "testing_criteria": [
+        {
+            "type": "string_check",
+            "name": "exact",
+            "input": "{{sample.output_text}}",
+            "reference": "{{item.answer}}",
+            "operation": "eq",
+        }
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +68,9 @@ class OwnedObjects:
     checkpoint: str  # the checkpoint's ft: name
     model: str  # the fine-tuned model's ft: name
     webhook_endpoint_id: str
+    eval_id: str
+    run_id: str  # completed, with output items
+    output_item_id: str
 
     def ids(self) -> list[str]:
         return [
@@ -54,6 +82,9 @@ class OwnedObjects:
             self.checkpoint,
             self.model,
             self.webhook_endpoint_id,
+            self.eval_id,
+            self.run_id,
+            self.output_item_id,
         ]
 
 
@@ -65,6 +96,9 @@ def path_values(owned: OwnedObjects, method: str) -> dict[str, list[str]]:
         "upload_id": [owned.upload_id],
         "job_id": [owned.job_id, owned.queued_job_id],
         "webhook_endpoint_id": [owned.webhook_endpoint_id],
+        "eval_id": [owned.eval_id],
+        "run_id": [owned.run_id],
+        "output_item_id": [owned.output_item_id],
         "model": [owned.model, owned.checkpoint],
         # /v1/fine_tuning/checkpoints/{checkpoint}: the ``.../permissions[/{id}]`` tail included.
         "checkpoint": (
@@ -85,6 +119,8 @@ def request_body(owned: OwnedObjects, method: str, path: str) -> dict[str, Any] 
         },
         ("POST", "/v1/webhook_endpoints/{webhook_endpoint_id}/rotate_secret"): {},
         ("POST", "/v1/fine_tuning/checkpoints/{checkpoint}"): {"project_ids": ["proj_stranger"]},
+        ("POST", "/v1/evals/{eval_id}"): {"name": "renamed"},
+        ("POST", "/v1/evals/{eval_id}/runs"): {"data_source": EVAL_SOURCE},
     }
     return bodies.get((method, path))
 
@@ -218,6 +254,14 @@ def owned(owner: httpx.Client) -> OwnedObjects:
     )
     part = _ok(owner.post(f"/v1/uploads/{upload['id']}/parts", files={"data": ("blob", data)}))
     endpoint = _ok(owner.post("/v1/webhook_endpoints", json={"url": PUBLIC_WEBHOOK_URL}))
+    evaluation = _ok(owner.post("/v1/evals", json=EVAL_BODY))
+    run = _ok(owner.post(f"/v1/evals/{evaluation['id']}/runs", json={"data_source": EVAL_SOURCE}))
+    run_path = f"/v1/evals/{evaluation['id']}/runs/{run['id']}"
+    assert (
+        _wait(owner, run_path, lambda r: r["status"] not in ("queued", "in_progress"))["status"]
+        == "completed"
+    )
+    item = _ok(owner.get(f"{run_path}/output_items"))["data"][0]
     return OwnedObjects(
         file_id=file["id"],
         upload_id=upload["id"],
@@ -227,6 +271,9 @@ def owned(owner: httpx.Client) -> OwnedObjects:
         checkpoint=checkpoint["fine_tuned_model_checkpoint"],
         model=done["fine_tuned_model"],
         webhook_endpoint_id=endpoint["id"],
+        eval_id=evaluation["id"],
+        run_id=run["id"],
+        output_item_id=item["id"],
     )
 
 
@@ -321,3 +368,9 @@ def test_the_owner_still_sees_everything_unchanged(
     assert done["bytes"] == len(chat_jsonl(3))
     listed = [item["id"] for item in _ok(owner.get("/v1/files"))["data"]]
     assert owned.file_id in listed
+    assert _ok(owner.get(f"/v1/evals/{owned.eval_id}"))["name"] == "isolation"
+    run_path = f"/v1/evals/{owned.eval_id}/runs/{owned.run_id}"
+    assert _ok(owner.get(run_path))["status"] == "completed"
+    runs = _ok(owner.get(f"/v1/evals/{owned.eval_id}/runs"))["data"]
+    assert [run["id"] for run in runs] == [owned.run_id]
+    assert _ok(owner.get(f"{run_path}/output_items/{owned.output_item_id}"))["status"] == "pass"

@@ -28,10 +28,13 @@ class EngineProcess(ChildServer):
         max_lora_rank: int | None = None,
         device: str = "cpu",
         extra_env: dict[str, str] | None = None,
+        embedding_model: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.api_key = api_key
-        rank = [] if max_lora_rank is None else ["--max-lora-rank", str(max_lora_rank)]
+        options = [] if max_lora_rank is None else ["--max-lora-rank", str(max_lora_rank)]
+        if embedding_model is not None:
+            options += ["--embedding-model", str(embedding_model)]
         super().__init__(
             f"engine-{self.port}",
             [
@@ -50,7 +53,7 @@ class EngineProcess(ChildServer):
                 device,
                 "--log-level",
                 "warning",
-                *rank,
+                *options,
             ],
             {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true", "OMP_NUM_THREADS": "1"}
             | ({} if api_key is None else {"VLLM_API_KEY": api_key})

@@ -20,10 +20,11 @@ from service.datasets.reports.token_lengths import (
     TokenLengthTally,
 )
 from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
-from service.datasets.tokenization.issues import IssueSeverity
+from service.datasets.tokenization.issues import ExampleIssue, IssueSeverity
 from service.datasets.tokenization.tokenized_example import TokenizedExample, TokenizedPreference
 from service.datasets.validation.formats import DatasetFormat, detect_format
 from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.line_crash import LineCrashed
 from service.datasets.validation.validator import iter_examples
 
 TOKENIZE_BATCH_SIZE = 256
@@ -94,7 +95,7 @@ def build_report(
     lengths = TokenLengthTally(tokenizer.max_seq_length * n_sequences)
     issue_counts: Counter[str] = Counter()
     for batch in _batches(iter(examples), TOKENIZE_BATCH_SIZE):
-        outcomes = tokenizer.tokenize_batch([example for _, example in batch], example_format)
+        outcomes = _tokenize(tokenizer, batch, example_format)
         for (line, _), (tokenized, issues) in zip(batch, outcomes, strict=True):
             report.n_examples += 1
             sequences = _sequences(tokenized)
@@ -138,6 +139,22 @@ def report_of_jsonl(
     return build_report(
         chain([first], examples), tokenizer, model=model, example_format=example_format
     )
+
+
+def _tokenize(
+    tokenizer: ChatTokenizer, batch: list[tuple[int, dict[str, Any]]], example_format: DatasetFormat
+) -> list[tuple[TokenizedExample | TokenizedPreference, list[ExampleIssue]]]:
+    """Tokenize a batch; when that raises (a bug), name the line of the first example that
+    raises alone (``LineCrashed``), so its file or job can say where it struck."""
+    try:
+        return tokenizer.tokenize_batch([example for _, example in batch], example_format)
+    except Exception as exc:
+        for line, example in batch:
+            try:
+                tokenizer.tokenize_batch([example], example_format)
+            except Exception:
+                raise LineCrashed(line) from exc
+        raise
 
 
 def _sequences(tokenized: TokenizedExample | TokenizedPreference) -> list[TokenizedExample]:

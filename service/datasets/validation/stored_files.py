@@ -3,16 +3,20 @@
 A ``fine-tune`` file is stored with status ``uploaded``; validation streams it through the
 validator and records ``processed`` or ``error`` (with the first problems, line numbers included,
 in ``status_details``), plus the detected format and example count that job creation checks.
+A validation the ctl worker gives up on (a bug, a full blob store) ends the file in ``error``
+too, its ``status_details`` naming ``internal_error`` (with the line, when known) or
+``storage_full``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from service.blobstore import BlobNotFound, BlobStore
+from service.blobstore import BlobNotFound, BlobStore, BlobStoreFull
 from service.blobstore.keys import file_key
 from service.datasets.blob_source import consume_in_thread
 from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.line_crash import LineCrashed
 from service.datasets.validation.problems import ValidationReport
 from service.datasets.validation.validator import validate_jsonl
 from service.files.records import FileStatus
@@ -23,10 +27,26 @@ from service.queue.protocol import TaskQueue
 logger = logging.getLogger(__name__)
 
 
-GAVE_UP_DETAILS = (
-    "Validation stopped on an internal error, not on a problem found in the file; the operators "
-    "have the log. Upload the file again; if it fails the same way, contact the operators."
-)
+def gave_up_details(file_id: str, failure: BaseException | None = None) -> str:
+    """A given-up file's ``status_details``: a stable code first (as in a problem's
+    ``describe``), the line when a bug struck at a known one, and what to do."""
+    if isinstance(failure, BlobStoreFull):
+        return (
+            "storage_full: validation stopped because the blob store has no space left; the "
+            "operators have to free or add some. Upload the file again once they have."
+        )
+    if isinstance(failure, LineCrashed):
+        return (
+            f"line {failure.line}: internal_error: validation stopped on an internal error at "
+            "this line, not on a problem found in it; the operators have the log. Change or "
+            f"remove line {failure.line} and upload the file again; if it still fails, contact "
+            f"the operators and give them the file id {file_id}."
+        )
+    return (
+        "internal_error: validation stopped on an internal error, not on a problem found in "
+        "the file; the operators have the log. Upload the file again; if it fails the same way, "
+        f"contact the operators and give them the file id {file_id}."
+    )
 
 
 class FileContentValidator:
@@ -49,6 +69,11 @@ class FileContentValidator:
             )
         except BlobNotFound:
             return None  # deleted while queued
+        except (LineCrashed, BlobStoreFull) as failure:
+            # The task gives up on these, but only here is it known what to tell the user; the
+            # task policy still logs and counts the failure, and ``give_up`` finds the file ended.
+            await self._end_in_error(file_id, gave_up_details(file_id, failure))
+            raise
         await self._store.record_validation(
             file_id,
             status=FileStatus.PROCESSED if report.ok else FileStatus.ERROR,
@@ -60,15 +85,14 @@ class FileContentValidator:
 
     async def give_up(self, file_id: str) -> None:
         """End a file whose validation could not finish in ``error`` (so it is not retried)."""
+        await self._end_in_error(file_id, gave_up_details(file_id))
+
+    async def _end_in_error(self, file_id: str, details: str) -> None:
         record = await self._store.get_any(file_id)
         if record is None or record.status is not FileStatus.UPLOADED:
             return
         await self._store.record_validation(
-            file_id,
-            status=FileStatus.ERROR,
-            status_details=GAVE_UP_DETAILS,
-            data_format=None,
-            n_examples=0,
+            file_id, status=FileStatus.ERROR, status_details=details, data_format=None, n_examples=0
         )
 
 

@@ -24,6 +24,7 @@ from service.datasets.validation.formats import (
     normalize_preference_keys,
 )
 from service.datasets.validation.limits import ValidationLimits
+from service.datasets.validation.line_crash import LineCrashed
 from service.datasets.validation.line_rules import JSON_WHITESPACE, check_example, parse_line
 from service.datasets.validation.lines import split_line_blocks, split_lines
 from service.datasets.validation.problems import (
@@ -45,7 +46,8 @@ def validate_jsonl(
     """Validate a JSONL training file given as byte chunks of any size; never raises on content.
 
     ``expected_formats`` is what the job's method accepts (see ``formats_for_method``); a file
-    of another format gets a file-level ``format_mismatch``.
+    of another format gets a file-level ``format_mismatch``. A bug that strikes while checking
+    a line raises ``LineCrashed`` naming it (what ``chunks`` raises passes through unchanged).
     """
     counted = _CountingChunks(chunks)
     validator = _FileValidator(limits, expected_formats)
@@ -67,11 +69,16 @@ def iter_examples(
     """
     validator = _FileValidator(limits, expected_formats)
     for line_no, line in split_lines(chunks, limits.max_line_bytes):
-        if line is None or not validator.check(line_no, line):
-            continue
-        example = validator.parsed if validator.parsed is not None else msgspec.json.decode(line)
-        if validator.format is DatasetFormat.PREFERENCE:
-            normalize_preference_keys(example)
+        try:
+            if line is None or not validator.check(line_no, line):
+                continue
+            example = validator.parsed
+            if example is None:
+                example = msgspec.json.decode(line)
+            if validator.format is DatasetFormat.PREFERENCE:
+                normalize_preference_keys(example)
+        except Exception as exc:
+            raise LineCrashed(line_no) from exc
         yield line_no, example
 
 
@@ -107,12 +114,16 @@ class _FileValidator:
         """Validate consecutive lines: :meth:`check` with the common case inlined, for speed."""
         accepts = self._fast_path.accepts if self._fast_path is not None else None
         n_fast = 0
-        for line_no, line in enumerate(lines, start=first_line_no):
-            if accepts is not None and line is not None and accepts(line):
-                n_fast += 1
-            else:
-                self.check(line_no, line)
-                accepts = self._fast_path.accepts if self._fast_path is not None else None
+        line_no = first_line_no
+        try:  # free unless it raises (Python 3.11+), so around the loop, not each line
+            for line_no, line in enumerate(lines, start=first_line_no):
+                if accepts is not None and line is not None and accepts(line):
+                    n_fast += 1
+                else:
+                    self.check(line_no, line)
+                    accepts = self._fast_path.accepts if self._fast_path is not None else None
+        except Exception as exc:
+            raise LineCrashed(line_no) from exc
         self.n_examples += n_fast
 
     def check(self, line_no: int, line: bytes | None) -> bool:

@@ -291,6 +291,12 @@ async def test_ping_succeeds_on_a_healthy_store(store_under_test: StoreUnderTest
     assert store_under_test.stored() == []
 
 
+async def discard_abandoned(store: BlobStore, *, older_than_s: float) -> int:
+    """Discard each write abandoned for ``older_than_s``, as the ctl worker's sweep does."""
+    writes = await store.abandoned_writes(older_than_s, limit=100)
+    return sum([await store.discard_abandoned(write) for write in writes])
+
+
 async def test_writes_abandoned_by_a_dead_writer_are_swept_once_stale(
     store_under_test: StoreUnderTest,
 ) -> None:
@@ -303,11 +309,31 @@ async def test_writes_abandoned_by_a_dead_writer_are_swept_once_stale(
     assert len(store_under_test.stored()) == 2
 
     if store_under_test.backend == "local":  # moto dates every multipart upload 2010-11-10
-        assert await store.sweep_abandoned(older_than_s=3600) == 0  # still fresh: maybe alive
+        assert await discard_abandoned(store, older_than_s=3600) == 0  # still fresh: maybe alive
         assert len(store_under_test.stored()) == 2
     await asyncio.sleep(0.05)
-    assert await store.sweep_abandoned(older_than_s=0) == 1
+    assert await discard_abandoned(store, older_than_s=0) == 1
     assert store_under_test.stored() == [kept]
     assert await read_all(store, kept) == b"kept"
-    assert await store.sweep_abandoned(older_than_s=0) == 0
+    assert await discard_abandoned(store, older_than_s=0) == 0
     await abandoned.abort()  # releases the dead writer's handle; its write is already gone
+
+
+async def test_abandoned_writes_are_listed_up_to_the_limit_and_discarded_once(
+    store_under_test: StoreUnderTest,
+) -> None:
+    store = store_under_test.store
+    writers = [store.open_writer(file_key("proj_1", f"file-dead{n}")) for n in range(2)]
+    for writer in writers:
+        async for chunk in chunked(payload(MULTIPART_SIZE_BYTES)):
+            await writer.write(chunk)  # the writers "die" here
+    await asyncio.sleep(0.05)
+
+    (first,) = await store.abandoned_writes(0, limit=1)
+    assert len(await store.abandoned_writes(0, limit=10)) == 2
+    assert await store.discard_abandoned(first) is True
+    assert await store.discard_abandoned(first) is False  # gone already
+    assert len(await store.abandoned_writes(0, limit=10)) == 1
+    for writer in writers:
+        await writer.abort()
+    assert store_under_test.stored() == []

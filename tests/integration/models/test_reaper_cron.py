@@ -103,12 +103,16 @@ def test_a_deleted_models_blobs_are_reaped_by_the_ctl_worker(reaping_api: ApiSer
     )
     assert deleted.status_code == 200, deleted.text
 
+    def stamps() -> dict[str, int | None]:
+        with sqlite3.connect(reaping_api.config.data_dir / "ftapi.db") as db:
+            return dict(db.execute("SELECT id, blobs_deleted_at FROM fine_tuned_models"))
+
     deadline = time.monotonic() + REAP_TIMEOUT_S
-    while job_blobs(reaping_api, "ftjob-doomed0000000000000000"):
+    # The reaper stamps the row just after the deletes, so wait for both.
+    while job_blobs(reaping_api, "ftjob-doomed0000000000000000") or stamps()[doomed] is None:
         assert time.monotonic() < deadline, "the ctl worker did not reap the deleted model"
         time.sleep(0.2)
-    with sqlite3.connect(reaping_api.config.data_dir / "ftapi.db") as db:
-        stamps = dict(db.execute("SELECT id, blobs_deleted_at FROM fine_tuned_models"))
-    assert stamps[doomed] is not None
-    assert stamps[live] is None
+    stamps_now = stamps()
+    assert stamps_now[doomed] is not None
+    assert stamps_now[live] is None
     assert len(job_blobs(reaping_api, "ftjob-live00000000000000000000")) == 3

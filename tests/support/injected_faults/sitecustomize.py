@@ -14,12 +14,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from gpu_runner.gpu_worker import attempts
-from service.blobstore import BlobStoreUnavailable
+from service.blobstore import BlobStoreFull, BlobStoreUnavailable, LocalBlobStore
+from service.datasets.tokenization.chat_tokenizer import ChatTokenizer
 from service.datasets.validation import stored_files
+from service.datasets.validation.fast_path import FastPath
 from service.datasets.validation.problems import ValidationReport
 from service.datasets.validation.validator import validate_jsonl as _real_validate_jsonl
 from service.jobs import preflight, reconciler, validation_step
 from service.jobs.store import JobStore
+from service.models.reaper import ModelBlobReaper
+from service.uploads.store import UploadStore
 from service.webhooks.delivery import WebhookDeliverer
 
 CRASHING_FILE = b"ftapi-test:crash-validator"  # validating the file raises a bug
@@ -30,6 +34,12 @@ SLOW_JOB_SUFFIX = "slow-validation"  # validating the job hangs (until cancelled
 CRASHING_CLAIM_SUFFIX = "crash-claim"  # the gpu worker raises a bug right after claiming the job
 POISONED_JOB_SUFFIX = "poison-reconcile"  # the reconciler's repair of the job raises a bug
 CRASHING_DELIVERY_PATH = "/crash-delivery"  # an attempt to deliver to this path raises a bug
+CRASHING_LINE = "ftapi-test:crash-on-line"  # checking a line holding this raises a bug
+CRASHING_TOKENIZER = "ftapi-test:crash-tokenizer"  # tokenizing an example holding this raises
+STORAGE_FULL_FILE = b"ftapi-test:storage-full"  # validating the file finds the blob store full
+STORAGE_FULL_JOB_SUFFIX = "storage-full"  # validating the job finds the blob store full
+POISONED_SWEEP_NAME = "poison-sweep"  # the sweep's handling of an upload or temp file so named
+POISONED_REAP_JOB = "poisonreap"  # the reaper's handling of a model of a job id holding this
 
 _flaky_reads = 0
 _real_request_of = validation_step._request_of
@@ -39,6 +49,13 @@ _real_in_statuses = JobStore.in_statuses
 _real_train_key = reconciler.train_key
 _real_send = WebhookDeliverer._send
 _poisoned_job_ids: set[str] = set()
+_real_accepts_chat = FastPath._accepts_chat
+_real_tokenize_batch = ChatTokenizer.tokenize_batch
+_real_stale = UploadStore.stale
+_real_upload_transition = UploadStore.transition
+_real_discard_abandoned = LocalBlobStore.discard_abandoned
+_real_reap = ModelBlobReaper._reap
+_poisoned_upload_ids: set[str] = set()
 
 
 def _validate_jsonl(chunks: Iterable[bytes], *args: Any, **kwargs: Any) -> ValidationReport:
@@ -47,6 +64,8 @@ def _validate_jsonl(chunks: Iterable[bytes], *args: Any, **kwargs: Any) -> Valid
     content = b"".join(body)
     if CRASHING_FILE in content:
         raise RuntimeError("injected: the validator crashed")
+    if STORAGE_FULL_FILE in content:
+        raise BlobStoreFull("injected: the blob store has no space left")
     if FLAKY_STORE_FILE in content and _flaky_reads < FLAKY_STORE_FAILURES:
         _flaky_reads += 1
         raise BlobStoreUnavailable("injected: the blob store is briefly unavailable")
@@ -60,6 +79,8 @@ def _request_of(job: Any) -> Any:
 
 
 async def _check(self: Any, caller: Any, request: Any) -> Any:
+    if request.suffix == STORAGE_FULL_JOB_SUFFIX:
+        raise BlobStoreFull("injected: the blob store has no space left")
     if request.suffix == SLOW_JOB_SUFFIX:
         # Each start leaves a line, so the test can tell a validation was picked up again.
         with open(os.environ["FTAPI_TEST_SLOW_VALIDATION_LOG"], "a") as log:
@@ -93,6 +114,43 @@ async def _send(self: Any, delivery: Any, endpoint: Any) -> Any:
     return await _real_send(self, delivery, endpoint)
 
 
+def _accepts_chat(self: Any, line: bytes) -> bool:
+    if CRASHING_LINE.encode() in line:
+        raise RuntimeError("injected: checking a line crashed")
+    return _real_accepts_chat(self, line)
+
+
+def _tokenize_batch(self: Any, examples: Any, *args: Any, **kwargs: Any) -> Any:
+    if any(CRASHING_TOKENIZER in repr(example) for example in examples):
+        raise RuntimeError("injected: the tokenizer crashed")
+    return _real_tokenize_batch(self, examples, *args, **kwargs)
+
+
+async def _stale(self: Any, *args: Any, **kwargs: Any) -> Any:
+    # Rows carry the filename; expiring one sees only its id (transition below).
+    uploads = await _real_stale(self, *args, **kwargs)
+    _poisoned_upload_ids.update(u.id for u in uploads if POISONED_SWEEP_NAME in u.filename)
+    return uploads
+
+
+async def _upload_transition(self: Any, upload_id: str, *args: Any, **kwargs: Any) -> Any:
+    if upload_id in _poisoned_upload_ids:
+        raise RuntimeError(f"injected: expiring {upload_id} crashed")
+    return await _real_upload_transition(self, upload_id, *args, **kwargs)
+
+
+async def _discard_abandoned(self: Any, write: Any) -> Any:
+    if POISONED_SWEEP_NAME in write.id:
+        raise RuntimeError(f"injected: discarding {write.id} crashed")
+    return await _real_discard_abandoned(self, write)
+
+
+async def _reap(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+    if POISONED_REAP_JOB in model.job_id:
+        raise RuntimeError(f"injected: reaping {model.id} crashed")
+    return await _real_reap(self, model, *args, **kwargs)
+
+
 stored_files.validate_jsonl = _validate_jsonl  # type: ignore[attr-defined]  # not re-exported
 validation_step._request_of = _request_of
 preflight.JobPreflight.check = _check  # type: ignore[method-assign]
@@ -100,3 +158,9 @@ attempts.AttemptCheckpoints = _attempt_checkpoints  # type: ignore[assignment,mi
 JobStore.in_statuses = _in_statuses  # type: ignore[method-assign]
 reconciler.train_key = _train_key
 WebhookDeliverer._send = _send  # type: ignore[method-assign]
+FastPath._accepts_chat = _accepts_chat  # type: ignore[method-assign]
+ChatTokenizer.tokenize_batch = _tokenize_batch  # type: ignore[method-assign]
+UploadStore.stale = _stale  # type: ignore[method-assign]
+UploadStore.transition = _upload_transition  # type: ignore[method-assign]
+LocalBlobStore.discard_abandoned = _discard_abandoned  # type: ignore[method-assign]
+ModelBlobReaper._reap = _reap  # type: ignore[method-assign]

@@ -42,3 +42,39 @@ async def test_an_outage_stops_the_pass_and_forgets_nothing() -> None:
 
     assert not rows.skips("a")
     assert rows.take_given_up() == 0
+
+
+class DueRows:
+    """A due-row query over ``ids`` in order: given-up rows stay due, handled rows leave."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.due = list(ids)
+
+    async def first(self, limit: int) -> list[str]:
+        return self.due[:limit]
+
+
+async def _drain(rows: PoisonedRows, query: DueRows, poisoned: set[str], batch: int) -> list[str]:
+    """One cron pass over a batch: poisoned rows raise, others are handled and leave."""
+    handled: list[str] = []
+    for row_id in await rows.fetch_fresh(query.first, str, limit=batch):
+        async with rows.handling(row_id):
+            if row_id in poisoned:
+                raise ValueError(f"bad row {row_id}")
+            query.due.remove(row_id)
+            handled.append(row_id)
+    return handled
+
+
+async def test_more_given_up_rows_than_a_batch_do_not_hide_the_rows_after_them() -> None:
+    rows = PoisonedRows(TaskName.SWEEP)
+    poisoned = {"a", "b", "c"}
+    query = DueRows(["a", "b", "c", "d", "e", "f"])
+
+    passes = [await _drain(rows, query, poisoned, batch=2) for _ in range(4)]
+
+    # A query for just the batch would return "a" and "b" on every pass after the first, and
+    # the cron would never reach "d": each pass asks for one more row per row given up on.
+    assert passes == [[], ["d"], ["e", "f"], []]
+    assert rows.take_given_up() == 3
+    assert query.due == ["a", "b", "c"]

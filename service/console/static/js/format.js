@@ -67,3 +67,19 @@ export function baseOfFineTuned(modelId) {
   if (!modelId.startsWith("ft:")) return null;
   return modelId.split(":")[1] || null;
 }
+
+/** ``part`` of ``whole`` as a percentage with one decimal (``—`` when there is nothing yet). */
+export function percent(part, whole) {
+  if (!whole) return "—";
+  return `${((100 * part) / whole).toFixed(1)}%`;
+}
+
+/** A change in percentage points, signed (``+12.5 pp``); ``—`` when either side is unknown. */
+export function pointsDelta(fromRate, toRate) {
+  if (fromRate === null || toRate === null) return "—";
+  const points = 100 * (toRate - fromRate);
+  const sign = points > 0 ? "+" : points < 0 ? "−" : "±";
+  return `${sign}${Math.abs(points).toFixed(1)} pp`;
+}
+
+export const TERMINAL_RUN_STATUSES = new Set(["completed", "failed", "canceled"]);

@@ -1,8 +1,10 @@
-// The console shell: sign-in, navigation and a hash router (#/jobs, #/jobs/{id}, #/files, ...).
+// The console shell: sign-in, navigation and a hash router (#/jobs, #/jobs/{id}, #/evals, ...).
 // Each page is a module with ``render(context)`` returning ``{element, dispose?}``.
 
 import { Api, ApiError } from "./api.js";
 import { field, h, notice, replaceChildren } from "./dom.js";
+import * as evalDetail from "./pages/eval.js";
+import * as evals from "./pages/evals.js";
 import * as jobDetail from "./pages/job.js";
 import * as jobs from "./pages/jobs.js";
 import * as fileDetail from "./pages/file.js";
@@ -15,6 +17,8 @@ const ROUTES = [
   [/^\/jobs$/, jobs, "jobs"],
   [/^\/files\/([^/]+)$/, fileDetail, "files"],
   [/^\/files$/, files, "files"],
+  [/^\/evals\/([^/]+)$/, evalDetail, "evals"],
+  [/^\/evals$/, evals, "evals"],
   [/^\/models$/, models, "models"],
   [/^\/playground$/, playground, "playground"],
 ];
