@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import typer
+import yaml
 from pydantic import BaseModel
 
 from cli.agent import AGENT_API_KEY_ENV, ENGINE_API_KEY_ENV
@@ -24,6 +25,8 @@ SETTINGS_PREFIX = "FTAPI_"
 NESTED_DELIMITER = "__"
 # Names that hold credentials, wherever they appear.
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY|AUTH|CREDENTIAL", re.IGNORECASE)
+# An optional setting shown commented out in a YAML mapping: `  # FTAPI_GROUP__FIELD: value`.
+_COMMENTED_SETTING = re.compile(r"^\s*#\s*(?P<name>FTAPI_\w+):\s+(?P<value>\S.*)$", re.MULTILINE)
 
 
 def parse_ftapi_argv(argv: list[str]) -> dict[str, Any]:
@@ -69,6 +72,17 @@ def unknown_env_name(name: str) -> str | None:
                 return f"{name}: {'.'.join(path[: depth + 1])} is not a settings group"
             model = annotation
     return None
+
+
+def commented_settings(text: str) -> dict[str, str]:
+    """The ``FTAPI_*`` settings a YAML file shows as commented-out examples, values parsed."""
+    examples = {}
+    for match in _COMMENTED_SETTING.finditer(text):
+        value = yaml.safe_load(match["value"])
+        # Environment values are strings; an unquoted `true` would not be one once uncommented.
+        assert isinstance(value, str), f"{match['name']}: quote the example's value"
+        examples[match["name"]] = value
+    return examples
 
 
 def option(words: list[str], flag: str) -> str:

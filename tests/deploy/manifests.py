@@ -13,6 +13,9 @@ SECRET_EXAMPLE = K8S / "secret.example.yaml"
 SECRET_NAME_IN_CLUSTER = "ftapi-secrets"
 FTAPI_IMAGES = ("ftapi-api", "ftapi-runner")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+# (Deployment, container) of every ftapi process that calls the adapter agents: the api serves
+# chat completions through them, the ctl worker samples and grades eval runs through them.
+AGENT_CLIENTS = (("ftapi-api", "api"), ("ftapi-ctl-worker", "ctl-worker"))
 LONG_RUNNING_KINDS = ("Deployment", "StatefulSet")
 _QUANTITY = re.compile(r"(?P<number>\d+)(?P<unit>Ki|Mi|Gi|Ti)?")
 _UNIT_BYTES = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
@@ -63,6 +66,36 @@ def secret_key(entry: dict[str, Any]) -> str:
     assert reference["name"] == SECRET_NAME_IN_CLUSTER
     key: str = reference["key"]
     return key
+
+
+def env_sources(manifests: list[Manifest], item: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Where each of a container's variables comes from (``env`` over ``envFrom``, as Kubernetes).
+
+    ``("value", text)`` for a ConfigMap entry or a literal, ``("secret", key)`` for a key of
+    ftapi-secrets.
+    """
+    config_maps = named(manifests, "ConfigMap")
+    sources = {
+        name: ("value", value)
+        for source in item.get("envFrom", [])
+        for name, value in config_maps[source["configMapRef"]["name"]]["data"].items()
+    }
+    for name, entry in env_of(item).items():
+        if "valueFrom" in entry:
+            sources[name] = ("secret", secret_key(entry))
+        else:
+            sources[name] = ("value", entry["value"])
+    return sources
+
+
+def container_environment(
+    manifests: list[Manifest], item: dict[str, Any], secrets: dict[str, str]
+) -> dict[str, str]:
+    """A container's environment, ConfigMap and ``secrets`` (key -> value) references resolved."""
+    return {
+        name: secrets[origin] if kind == "secret" else origin
+        for name, (kind, origin) in env_sources(manifests, item).items()
+    }
 
 
 def quantity_bytes(quantity: str) -> int:

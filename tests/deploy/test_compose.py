@@ -11,12 +11,22 @@ import yaml
 from pydantic import ValidationError
 
 from service.settings import Environment, Settings, StorageBackend
-from tests.deploy.ftapi_cli import SECRET_NAME, option, parse_ftapi_argv, unknown_env_name
+from tests.deploy.ftapi_cli import (
+    SECRET_NAME,
+    commented_settings,
+    option,
+    parse_ftapi_argv,
+    unknown_env_name,
+)
 from tests.deploy.kustomize import split_image
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 FTAPI_IMAGES = ("ftapi-api", "ftapi-runner")
 ONE_SHOTS = frozenset({"migrate", "minio-init"})
+# The services that call the adapter agent: the api serves chat completions through it, the ctl
+# worker samples and grades eval runs through it.
+AGENT_CLIENTS = ("api", "ctl-worker")
+SERVING_PREFIX = "FTAPI_SERVING__"
 PLACEHOLDER = "change-me"
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
 _INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
@@ -224,14 +234,36 @@ def test_only_the_agent_reaches_vllm(compose: dict[str, Any]) -> None:
     assert "ports" not in services(compose)["vllm"]
 
 
-def test_the_api_and_the_agent_agree_on_addresses_and_keys(compose: dict[str, Any]) -> None:
-    api, agent, vllm = (services(compose)[name] for name in ("api", "agent", "vllm"))
+@pytest.mark.parametrize("client", AGENT_CLIENTS)
+def test_the_agents_clients_and_the_agent_agree_on_addresses_and_keys(
+    compose: dict[str, Any], client: str
+) -> None:
+    caller, agent, vllm = (services(compose)[name] for name in (client, "agent", "vllm"))
     agent_port = parse_ftapi_argv(argv(agent))["port"]
-    assert environment(api)["FTAPI_SERVING__AGENT_URLS"] == f'["http://agent:{agent_port}"]'
-    agent_key = environment(api)["FTAPI_SERVING__AGENT_API_KEY"]
+    assert environment(caller)["FTAPI_SERVING__AGENT_URLS"] == f'["http://agent:{agent_port}"]'
+    agent_key = environment(caller)["FTAPI_SERVING__AGENT_API_KEY"]
     assert environment(agent)["FTAPI_AGENT_API_KEY"] == agent_key
     assert environment(agent)["FTAPI_ENGINE_API_KEY"] == environment(vllm)["VLLM_API_KEY"]
     assert agent_key != environment(vllm)["VLLM_API_KEY"], "two keys, two trust boundaries"
+    assert "backend" in caller["networks"], "the network the agent listens on"
+
+
+def test_the_ctl_worker_reaches_the_agent_as_the_api_does(compose: dict[str, Any]) -> None:
+    def serving(name: str) -> dict[str, str]:
+        return {
+            variable: value
+            for variable, value in environment(services(compose)[name]).items()
+            if variable.startswith(SERVING_PREFIX)
+        }
+
+    assert serving("ctl-worker") == serving("api")
+    # Only the agent's clients hold its key (compose networks do not filter by service).
+    holders = {
+        name
+        for name, service in services(compose).items()
+        if "FTAPI_SERVING__AGENT_API_KEY" in environment(service)
+    }
+    assert holders == set(AGENT_CLIENTS)
 
 
 def test_volumes_are_declared_and_bind_mounts_are_read_only(compose: dict[str, Any]) -> None:
@@ -292,10 +324,20 @@ def strings_in(node: object) -> list[str]:
     return []
 
 
-def settings_environment(compose: dict[str, Any], variables: dict[str, str]) -> dict[str, str]:
-    """The api's FTAPI_* environment after interpolation with ``variables``."""
-    api = environment(services(compose)["api"])
-    return {name: interpolate(value, variables) for name, value in api.items()}
+def settings_environment(
+    compose: dict[str, Any], variables: dict[str, str], service: str = "api"
+) -> dict[str, str]:
+    """A service's FTAPI_* environment (the api's by default), interpolated with ``variables``."""
+    env = environment(services(compose)[service])
+    return {name: interpolate(value, variables) for name, value in env.items()}
+
+
+def filled_env_example(env_example: dict[str, str]) -> dict[str, str]:
+    """deploy/.env.example with every placeholder replaced by a real-looking secret."""
+    return {
+        name: "0f3c9a7e5b" * 4 if value == PLACEHOLDER else value
+        for name, value in env_example.items()
+    }
 
 
 def test_settings_refuse_the_placeholders(
@@ -310,11 +352,7 @@ def test_settings_refuse_the_placeholders(
 def test_settings_accept_real_secrets(
     compose: dict[str, Any], env_example: dict[str, str], clean_environment: pytest.MonkeyPatch
 ) -> None:
-    filled = {
-        name: "0f3c9a7e5b" * 4 if value == PLACEHOLDER else value
-        for name, value in env_example.items()
-    }
-    for name, value in settings_environment(compose, filled).items():
+    for name, value in settings_environment(compose, filled_env_example(env_example)).items():
         clean_environment.setenv(name, value)
     settings = Settings()
     assert settings.environment is Environment.PRODUCTION
@@ -325,3 +363,37 @@ def test_settings_accept_real_secrets(
     assert settings.storage.s3_endpoint_url == "http://minio:9000"
     assert settings.storage.s3_path_style is True
     assert settings.serving.agent_urls == ["http://agent:8100"]
+
+
+def test_the_ctl_worker_settings_serve_through_the_same_agents(
+    compose: dict[str, Any], env_example: dict[str, str], clean_environment: pytest.MonkeyPatch
+) -> None:
+    filled = filled_env_example(env_example)
+    loaded = {}
+    for service in AGENT_CLIENTS:
+        service_environment = settings_environment(compose, filled, service)
+        for name, value in service_environment.items():
+            clean_environment.setenv(name, value)
+        loaded[service] = Settings()
+        for name in service_environment:
+            clean_environment.delenv(name)
+    ctl_worker = loaded["ctl-worker"]
+    assert ctl_worker.serving == loaded["api"].serving
+    assert ctl_worker.serving.agent_urls == ["http://agent:8100"]
+    assert ctl_worker.serving.agent_api_key is not None
+
+
+def test_the_commented_eval_endpoints_are_settings_that_load(
+    compose: dict[str, Any], env_example: dict[str, str], clean_environment: pytest.MonkeyPatch
+) -> None:
+    examples = commented_settings((DEPLOY / "compose.yaml").read_text("utf-8"))
+    # vLLM has no --embedding-model: the cosine grader's endpoint is documented as a setting.
+    assert "FTAPI_EVALS__EMBEDDINGS_BASE_URL" in examples
+    assert "--embedding-model" not in argv(services(compose)["vllm"])
+    for name in examples:
+        assert unknown_env_name(name) is None, unknown_env_name(name)
+    filled = filled_env_example(env_example)
+    for name, value in {**settings_environment(compose, filled), **examples}.items():
+        clean_environment.setenv(name, value)
+    settings = Settings()
+    assert settings.evals.embeddings_base_url == examples["FTAPI_EVALS__EMBEDDINGS_BASE_URL"]

@@ -7,12 +7,14 @@ import yaml
 from pydantic import ValidationError
 
 from service.settings import Environment, Settings, StorageBackend
-from tests.deploy.ftapi_cli import SECRET_NAME, unknown_env_name
+from tests.deploy.ftapi_cli import SECRET_NAME, commented_settings, unknown_env_name
 from tests.deploy.kustomize import Manifest, containers_of
 from tests.deploy.manifests import (
+    AGENT_CLIENTS,
     K8S,
     SECRET_EXAMPLE,
     container,
+    container_environment,
     env_of,
     named,
     secret_key,
@@ -49,13 +51,15 @@ def test_secrets_are_references_only(manifests: list[Manifest], secret_example: 
 def api_environment(manifests: list[Manifest], secrets: dict[str, str]) -> dict[str, str]:
     """The api container's environment, ConfigMap and Secret references resolved."""
     api = container(named(manifests, "Deployment")["ftapi-api"], "api")
-    config_maps = named(manifests, "ConfigMap")
-    environment: dict[str, str] = {}
-    for source in api["envFrom"]:
-        environment.update(config_maps[source["configMapRef"]["name"]]["data"])
-    for name, entry in env_of(api).items():
-        environment[name] = secrets[secret_key(entry)] if "valueFrom" in entry else entry["value"]
-    return environment
+    return container_environment(manifests, api, secrets)
+
+
+def filled_secrets(secret_example: Manifest) -> dict[str, str]:
+    """The example Secret's keys with every placeholder replaced by a real-looking value."""
+    return {
+        key: value.replace(PLACEHOLDER, "0f3c9a7e5b" * 4)
+        for key, value in secret_example["stringData"].items()
+    }
 
 
 def test_configuration_names_are_settings(manifests: list[Manifest]) -> None:
@@ -80,11 +84,7 @@ def test_settings_refuse_the_example_placeholders(
 def test_settings_accept_the_api_environment(
     manifests: list[Manifest], secret_example: Manifest, clean_environment: pytest.MonkeyPatch
 ) -> None:
-    filled = {
-        key: value.replace(PLACEHOLDER, "0f3c9a7e5b" * 4)
-        for key, value in secret_example["stringData"].items()
-    }
-    for name, value in api_environment(manifests, filled).items():
+    for name, value in api_environment(manifests, filled_secrets(secret_example)).items():
         clean_environment.setenv(name, value)
     settings = Settings()
     assert settings.environment is Environment.PRODUCTION
@@ -93,3 +93,40 @@ def test_settings_accept_the_api_environment(
     assert settings.storage.backend is StorageBackend.S3
     assert len(settings.serving.agent_urls) == 2
     assert settings.serving.agent_api_key is not None
+
+
+def test_the_ctl_worker_settings_serve_through_the_same_agents(
+    manifests: list[Manifest], secret_example: Manifest, clean_environment: pytest.MonkeyPatch
+) -> None:
+    deployments, secrets = named(manifests, "Deployment"), filled_secrets(secret_example)
+    serving = []
+    for deployment, name in AGENT_CLIENTS:
+        environment = container_environment(
+            manifests, container(deployments[deployment], name), secrets
+        )
+        for variable, value in environment.items():
+            clean_environment.setenv(variable, value)
+        serving.append(Settings().serving)
+        for variable in environment:
+            clean_environment.delenv(variable)
+    api, ctl_worker = serving
+    assert ctl_worker == api
+    assert len(ctl_worker.agent_urls) == 2
+    assert ctl_worker.agent_api_key is not None
+
+
+def test_the_commented_examples_are_settings_that_load(
+    manifests: list[Manifest], secret_example: Manifest, clean_environment: pytest.MonkeyPatch
+) -> None:
+    examples = commented_settings((K8S / "config.yaml").read_text("utf-8"))
+    # vLLM has no --embedding-model: the cosine grader's endpoint is documented as a setting.
+    assert "FTAPI_EVALS__EMBEDDINGS_BASE_URL" in examples
+    vllm = container(named(manifests, "StatefulSet")["ftapi-inference"], "vllm")
+    assert "--embedding-model" not in vllm["args"]
+    for name in examples:
+        assert unknown_env_name(name) is None, unknown_env_name(name)
+    environment = api_environment(manifests, filled_secrets(secret_example))
+    for name, value in {**environment, **examples}.items():
+        clean_environment.setenv(name, value)
+    settings = Settings()
+    assert settings.evals.embeddings_base_url == examples["FTAPI_EVALS__EMBEDDINGS_BASE_URL"]

@@ -11,9 +11,11 @@ from service.queue.names import QueueName
 from tests.deploy.ftapi_cli import option, parse_ftapi_argv
 from tests.deploy.kustomize import Manifest, containers_of, split_image
 from tests.deploy.manifests import (
+    AGENT_CLIENTS,
     SECRET_NAME_IN_CLUSTER,
     container,
     env_of,
+    env_sources,
     named,
     pod,
     quantity_bytes,
@@ -101,10 +103,35 @@ def test_agent_urls_name_every_inference_replica(manifests: list[Manifest]) -> N
     ]
 
 
-def test_only_the_api_reaches_the_inference_pods(manifests: list[Manifest]) -> None:
+def test_the_ctl_worker_reaches_the_agents_as_the_api_does(manifests: list[Manifest]) -> None:
+    deployments = named(manifests, "Deployment")
+    serving = [
+        {
+            name: source
+            for name, source in env_sources(manifests, container(deployments[d], c)).items()
+            if name.startswith("FTAPI_SERVING__")
+        }
+        for d, c in AGENT_CLIENTS
+    ]
+    api_serving, ctl_worker_serving = serving
+    assert ctl_worker_serving == api_serving, "same agent URLs, same key"
+    agent = container(named(manifests, "StatefulSet")["ftapi-inference"], "agent")
+    agent_key = ("secret", secret_key(env_of(agent)["FTAPI_AGENT_API_KEY"]))
+    assert api_serving["FTAPI_SERVING__AGENT_API_KEY"] == agent_key
+    assert api_serving["FTAPI_SERVING__AGENT_URLS"][0] == "value"
+    # The agents' key goes to their clients and to the agents themselves, to nobody else.
+    holders = {
+        f"{manifest['metadata']['name']}/{item['name']}"
+        for manifest in workloads(manifests)
+        for item in containers_of(manifest)
+        if agent_key in env_sources(manifests, item).values()
+    }
+    assert holders == {f"{d}/{c}" for d, c in AGENT_CLIENTS} | {"ftapi-inference/agent"}
+
+
+def test_only_the_agents_clients_reach_the_inference_pods(manifests: list[Manifest]) -> None:
     (policy,) = named(manifests, "NetworkPolicy").values()
     inference = named(manifests, "StatefulSet")["ftapi-inference"]
-    api = named(manifests, "Deployment")["ftapi-api"]
     selector = policy["spec"]["podSelector"]["matchLabels"]
     selected = [
         m["metadata"]["name"] for m in workloads(manifests) if selects(selector, template_labels(m))
@@ -113,17 +140,19 @@ def test_only_the_api_reaches_the_inference_pods(manifests: list[Manifest]) -> N
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     agent_port = container(inference, "agent")["ports"][0]["containerPort"]
     vllm_port = container(inference, "vllm")["ports"][0]["containerPort"]
+    admitted = []
     for rule in policy["spec"]["ingress"]:
         for peer in rule["from"]:
             assert set(peer) == {"podSelector"}, "pods of this namespace only"
-            admitted = [
+            admitted += [
                 m["metadata"]["name"]
                 for m in workloads(manifests)
                 if selects(peer["podSelector"]["matchLabels"], template_labels(m))
             ]
-            assert admitted == [api["metadata"]["name"]]
         assert [port["port"] for port in rule["ports"]] == [agent_port]
         assert vllm_port != agent_port
+    # The api (chat completions) and the ctl worker (eval runs), each once, and nothing else.
+    assert sorted(admitted) == sorted(deployment for deployment, _ in AGENT_CLIENTS)
 
 
 def test_keda_scales_the_gpu_runners_on_the_gpu_queue(
