@@ -263,7 +263,8 @@ class WebhooksSettings(BaseModel):
 
 
 class ServingSettings(BaseModel):
-    """Where the api sends inference: adapter agents, one beside each engine replica."""
+    """Where the api (and the ctl worker, for eval runs) send inference: adapter agents, one
+    beside each engine replica."""
 
     agent_urls: list[str] = Field(
         default_factory=list,
@@ -275,7 +276,8 @@ class ServingSettings(BaseModel):
         description="Per base-model id, the agents serving it (instead of agent_urls).",
     )
     agent_api_key: SecretStr | None = Field(
-        default=None, description="Bearer key the api presents to agents (their --api-key)."
+        default=None,
+        description="Bearer key the api and ctl worker present to agents (their --api-key).",
     )
     connect_timeout_s: float = Field(
         default=2.0, gt=0, description="Longest wait to connect to an agent."
