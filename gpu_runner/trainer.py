@@ -33,6 +33,7 @@ from gpu_runner.training.config import DeviceKind, LoraTrainerSettings, RunConfi
 from gpu_runner.training.errors import INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE
 from gpu_runner.training.messages import (
     CheckpointWritten,
+    Evaluated,
     Failed,
     Finished,
     Metrics,
@@ -40,6 +41,8 @@ from gpu_runner.training.messages import (
     Stopped,
 )
 from service.jobs.trainer_contract import (
+    EvaluationPhase,
+    EvaluationReport,
     StepMetrics,
     StopReason,
     TrainingControl,
@@ -185,6 +188,12 @@ class _Supervisor:
             )
         elif isinstance(message, CheckpointWritten):
             await self._store_checkpoint(message)
+        elif isinstance(message, Evaluated):
+            await self._control.report_evaluation(
+                EvaluationReport(
+                    EvaluationPhase(message.phase), message.step, message.values, message.seconds
+                )
+            )
         elif isinstance(message, Stopped):
             # Stopped without being asked: someone else sent SIGTERM; hand the job back.
             raise TrainingStopped(self._stop_sent or StopReason.SHUTDOWN)
@@ -247,6 +256,7 @@ class _Supervisor:
             adapter_dir=adapter_dir,
             trained_tokens=finished.trained_tokens,
             total_steps=finished.total_steps,
+            stopped_early_at=finished.stopped_early_at,
         )
 
 

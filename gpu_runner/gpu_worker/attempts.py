@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,13 +29,16 @@ from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, BlobStoreFull
 from service.clock import Clock, to_seconds
 from service.jobs import messages
+from service.jobs.evaluation import JobEvaluation, best_step
 from service.jobs.internal_failure import fail_with_internal_error
-from service.jobs.records import CheckpointRecord, JobError, JobRecord
+from service.jobs.records import CheckpointRecord, JobError, JobRecord, NewEvent
 from service.jobs.service import JobService
 from service.jobs.state_machine import JobStatus
 from service.jobs.store import JobStore
 from service.jobs.trainer_contract import (
     STORAGE_FULL_CODE,
+    EvaluationPhase,
+    EvaluationReport,
     StepMetrics,
     StopReason,
     Trainer,
@@ -152,6 +156,8 @@ class _Attempt:
     metrics_rows: list[dict[str, float]] = field(default_factory=list)
     started_us: int = 0
     _stop: StopReason | None = None
+    # ftapi's in-job evaluation: the job's summary as this attempt keeps it up to date.
+    eval_summary: dict[str, Any] = field(default_factory=dict)
 
     @property
     def _store(self) -> JobStore:
@@ -203,12 +209,31 @@ class _Attempt:
                 messages.step_metrics(metrics.step, metrics.total_steps, metrics.values),
             )
 
+    async def report_evaluation(self, report: EvaluationReport) -> None:
+        summary = dict(self.job.eval_summary or {}) | self.eval_summary
+        if report.phase is EvaluationPhase.BASE:
+            summary |= {"base": report.values}
+            event = messages.base_evaluated(report.values)
+        else:
+            base = summary.get("base") or {}
+            summary |= {"tuned": report.values, "tuned_step": report.step}
+            event = messages.eval_comparison(base, report.values, report.step)
+        summary["eval_seconds"] = round(
+            float(self.job.eval_summary.get("eval_seconds", 0.0) if self.job.eval_summary else 0)
+            + report.seconds,
+            3,
+        )
+        self.eval_summary = summary
+        held = await self._store.update_running(self.job.id, self.job.attempt, eval_summary=summary)
+        if held:
+            await self._store.add_event(self.job.id, event)
+
     async def save_checkpoint(self, step: int, directory: Path, metrics: dict[str, float]) -> None:
         name = checkpoint_model_name(
             _model_name(self.job, await self.runner._caller(self.job)), step
         )
         try:
-            await self.checkpoints.save(step, directory, metrics, name)
+            await self.checkpoints.save(step, directory, metrics, name, best_metric=self._metric)
         except BlobStoreFull as exc:
             # Failing now, not training on without checkpoints: the adapter would not fit either.
             logger.error("blob store full: %s", exc, extra={"job_id": self.job.id})
@@ -217,6 +242,11 @@ class _Attempt:
 
     def stop_requested(self) -> StopReason | None:
         return self._stop
+
+    @property
+    def _metric(self) -> str:
+        """The metric that picks the job's best checkpoint."""
+        return (self.job.evaluation or JobEvaluation()).selection_metric
 
     # -- outcomes ---------------------------------------------------------------------------
 
@@ -270,16 +300,20 @@ class _Attempt:
 
     async def _succeed(self, result: TrainingResult) -> None:
         job = self.job
+        model = _model_name(job, await self.runner._caller(job))
+        summary, events = await self._final_evaluation(result, model)
         succeeded = _SucceededTransition(
             self._store,
             job,
             trained_tokens=result.trained_tokens,
             finished_at=to_seconds(self.runner._clock.now_us()),
+            eval_summary=summary,
+            eval_events=events,
         )
         try:
             published = await self.runner._publisher.publish(
                 TrainedAdapter(
-                    model=_model_name(job, await self.runner._caller(job)),
+                    model=model,
                     project_id=job.project_id,
                     organization_id=job.organization_id,
                     job_id=job.id,
@@ -297,6 +331,40 @@ class _Attempt:
         if published and succeeded.finished is not None:
             await self.runner._jobs.notify_finished(succeeded.finished)
 
+    async def _final_evaluation(
+        self, result: TrainingResult, model: str
+    ) -> tuple[dict[str, Any] | None, list[NewEvent]]:
+        """The job's eval summary with its best checkpoint and early stop, and their events."""
+        if self.job.validation_file is None:
+            return None, []
+        summary = dict(self.job.eval_summary or {}) | self.eval_summary
+        events: list[NewEvent] = []
+        evaluation = self.job.evaluation or JobEvaluation()
+        if result.stopped_early_at is not None and evaluation.early_stopping is not None:
+            summary["stopped_early_at"] = result.stopped_early_at
+            events.append(
+                messages.stopped_early(
+                    result.stopped_early_at,
+                    result.total_steps,
+                    evaluation.early_stopping.metric,
+                    evaluation.early_stopping.patience,
+                )
+            )
+        checkpoints = dict(await self._store.checkpoint_metrics(self.job.id))
+        metric = evaluation.selection_metric
+        best = best_step(checkpoints.items(), metric)
+        if best is not None:
+            name = checkpoint_model_name(model, best)
+            value = checkpoints[best][metric]
+            summary["best_checkpoint"] = {
+                "step": best,
+                "metric": metric,
+                "value": value,
+                "fine_tuned_model_checkpoint": name,
+            }
+            events.append(messages.best_checkpoint(name, best, metric, value))
+        return summary, events
+
 
 @dataclass
 class _SucceededTransition:
@@ -307,6 +375,8 @@ class _SucceededTransition:
     job: JobRecord
     trained_tokens: int
     finished_at: int
+    eval_summary: dict[str, Any] | None = None
+    eval_events: list[NewEvent] = field(default_factory=list)
     finished: JobRecord | None = None
 
     async def __call__(self, session: AsyncSession, model: str, results_file_id: str) -> bool:
@@ -315,8 +385,9 @@ class _SucceededTransition:
             self.job.id,
             JobStatus.RUNNING,
             JobStatus.SUCCEEDED,
-            [messages.model_created(model), messages.succeeded()],
+            [*self.eval_events, messages.model_created(model), messages.succeeded()],
             expected_attempt=self.job.attempt,
+            **({} if self.eval_summary is None else {"eval_summary": self.eval_summary}),
             fine_tuned_model=model,
             trained_tokens=self.trained_tokens,
             result_files=[results_file_id],

@@ -48,8 +48,17 @@ class AttemptCheckpoints:
         self._keep = keep
         self._written: set[int] = set()
 
-    async def save(self, step: int, directory: Path, metrics: dict[str, float], name: str) -> bool:
+    async def save(
+        self,
+        step: int,
+        directory: Path,
+        metrics: dict[str, float],
+        name: str,
+        *,
+        best_metric: str | None = None,
+    ) -> bool:
         """Store the checkpoint of ``step`` as the public model ``name``; False when refused.
+        The job's best checkpoint by ``best_metric`` is never pruned.
 
         BlobStoreFull when the store has no room for it; nothing of it is left behind then.
         """
@@ -82,6 +91,7 @@ class AttemptCheckpoints:
             messages.checkpoint_saved(name, step),
             attempt=job.attempt,
             keep=self._keep,
+            best_metric=best_metric,
         )
         if pruned is None:
             logger.warning(

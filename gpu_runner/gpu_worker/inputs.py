@@ -12,6 +12,8 @@ from pathlib import Path
 from service.blobstore import BlobStore
 from service.blobstore.directories import download_directory, download_file
 from service.blobstore.keys import file_key
+from service.jobs.evaluation import JobEvaluation
+from service.jobs.methods import MethodType
 from service.jobs.records import CheckpointRecord, JobRecord
 from service.jobs.trainer_contract import TrainingFailed, TrainingSpec
 from service.models.access import ModelAccess
@@ -56,6 +58,8 @@ class TrainingInputs:
             resume_dir = workdir / "resume"
             await download_directory(self._blobs, latest.blob_prefix, resume_dir)
         hyper = job.method.hyperparameters.numbers()  # resolved when the job was validated
+        evaluation = job.evaluation or JobEvaluation()
+        early = evaluation.early_stopping
         return TrainingSpec(
             job_id=job.id,
             method=job.method.type,
@@ -76,6 +80,12 @@ class TrainingInputs:
             resume_from=resume_dir,
             resume_step=0 if latest is None else latest.step_number,
             initial_adapter_dir=await self._initial_adapter(job, workdir),
+            # Answers are graded against chat examples' reference answers: supervised only.
+            eval_graders=evaluation.grader_configs()
+            if validation is not None and job.method.type is MethodType.SUPERVISED
+            else (),
+            early_stopping_patience=0 if early is None else early.patience,
+            early_stopping_metric=evaluation.selection_metric,
         )
 
     async def _initial_adapter(self, job: JobRecord, workdir: Path) -> Path | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +87,12 @@ class LoraTrainerSettings(BaseSettings):
     eval_every_steps: int = Field(default=0, ge=0, description="0: about ten times per run.")
     eval_batch_examples: int = Field(default=64, ge=1, description="Size of valid_loss's batch.")
     checkpoint_every_steps: int = Field(default=0, ge=0, description="0: at epoch ends only.")
+    eval_examples: int = Field(
+        default=32, ge=1, description="Validation prompts the in-job generation eval answers."
+    )
+    eval_max_new_tokens: int = Field(
+        default=64, ge=1, description="Longest answer of the in-job generation eval."
+    )
     processes: int = Field(default=0, ge=0, description="0: one per visible GPU, 1 on CPU.")
     device: DeviceKind = DeviceKind.AUTO
     attention: AttentionKind = AttentionKind.AUTO
@@ -143,6 +149,11 @@ class RunConfig(BaseModel):
     eval_every_steps: int = Field(ge=0)
     eval_batch_examples: int = Field(ge=1)
     checkpoint_every_steps: int = Field(ge=0)
+    eval_graders: tuple[dict[str, Any], ...] = ()  # the generation eval's; none: no such eval
+    eval_examples: int = Field(default=32, ge=1)
+    eval_max_new_tokens: int = Field(default=64, ge=1)
+    early_stopping_patience: int = Field(default=0, ge=0)  # 0: off
+    early_stopping_metric: str = "valid_loss"
     device: DeviceKind
     attention: AttentionKind
     quantization: Quantization = Quantization.NONE
@@ -197,6 +208,11 @@ class RunConfig(BaseModel):
             eval_every_steps=settings.eval_every_steps,
             eval_batch_examples=settings.eval_batch_examples,
             checkpoint_every_steps=settings.checkpoint_every_steps,
+            eval_graders=spec.eval_graders,
+            eval_examples=settings.eval_examples,
+            eval_max_new_tokens=settings.eval_max_new_tokens,
+            early_stopping_patience=spec.early_stopping_patience,
+            early_stopping_metric=spec.early_stopping_metric,
             device=settings.device,
             attention=settings.attention,
             quantization=settings.quantization,

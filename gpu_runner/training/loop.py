@@ -9,6 +9,13 @@ step was split. Then: gradients summed over ranks, clipped, AdamW with the sched
 Between steps the loop checks whether it was asked to stop (SIGTERM to the process, via
 ``StopSignal``); if so it checkpoints, reports ``stopped`` and returns. Checkpoints are also
 written at every epoch end but the last, and every ``checkpoint_every_steps`` if set.
+
+With a validation file the run is also evaluated by generation (``generation_eval``): the base
+before the first step, every checkpoint, and the final model; the checkpoint's and the final
+step's metrics carry the graders' ``valid_<name>`` values. With early stopping on, every
+evaluation (every ``eval_every`` steps) is a checkpoint too, and the run ends after the
+evaluation that leaves its metric without improvement for ``patience`` evaluations in a row;
+the model of that step is the adapter. The patience count restarts when an attempt resumes.
 """
 
 from __future__ import annotations
@@ -35,9 +42,11 @@ from gpu_runner.training.data import StepPlan, TrainingData, TrainingUnit, load_
 from gpu_runner.training.distributed import Ranks
 from gpu_runner.training.dpo import DpoObjective
 from gpu_runner.training.errors import OutOfMemoryError, TrainingDivergedError
+from gpu_runner.training.generation_eval import GenerationEval
 from gpu_runner.training.messages import (
     Channel,
     CheckpointWritten,
+    Evaluated,
     Finished,
     Metrics,
     Started,
@@ -53,6 +62,8 @@ from gpu_runner.training.objectives import Objective, SupervisedObjective
 from gpu_runner.training.packing import Segment, collate, micro_batches, plan_rows
 from gpu_runner.training.schedule import learning_rate_at, warmup_steps
 from service.datasets.for_gpu_runner import ChatTokenizer
+from service.jobs.evaluation import improves
+from service.jobs.trainer_contract import EvaluationPhase
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +155,25 @@ class TrainingRun:
         self.pad_token_id = tokenizer.eos_token_id or 0
         self.train_data = load_training_data(config.training_file, tokenizer, config.method)
         self.valid_data: TrainingData | None = None
+        self.generation_eval: GenerationEval | None = None
         if config.validation_file is not None:
             self.valid_data = load_training_data(config.validation_file, tokenizer, config.method)
+            if config.eval_graders:
+                self.generation_eval = GenerationEval.load(
+                    config.validation_file,
+                    tokenizer,
+                    config.base_model_dir,
+                    grader_configs=config.eval_graders,
+                    n_examples=config.eval_examples,
+                    max_new_tokens=config.eval_max_new_tokens,
+                    seed=config.seed,
+                )
+        self.eval_seconds = 0.0
+        self.early_stopping = (
+            _EarlyStopping(config.early_stopping_patience, config.early_stopping_metric)
+            if config.early_stopping_patience > 0 and self.valid_data is not None
+            else None
+        )
         self.plan = StepPlan(
             len(self.train_data.units), config.batch_size, config.n_epochs, config.seed
         )
@@ -176,8 +204,14 @@ class TrainingRun:
         start = self._resume()
         last_saved = start
         self.channel.send(Started(total, len(self.train_data.units)))
+        if start == 0 and self.generation_eval is not None:  # a resumed run reported it before
+            with _out_of_memory_at(0):
+                base = self._generation_metrics()
+            self.channel.send(Evaluated(EvaluationPhase.BASE.value, 0, base, self.eval_seconds))
         window = _Window(len(self.objective.stat_names), self.placement.device)
         step_metrics: dict[str, float] = {}
+        tuned: dict[str, float] = {}
+        end = total
         for step in range(start, total):
             if self._stop_requested():
                 self._stop(step, last_saved, step_metrics)
@@ -187,33 +221,46 @@ class TrainingRun:
                 stats, learning_rate = self._train_step(step)
             window.add(stats)
             step_metrics = self.objective.metrics(stats.tolist(), "train_")
-            if (
-                done % self.config.metrics_every_steps == 0
-                or done % self.eval_every == 0
-                or (done == total)
-            ):
+            evaluation_due = done % self.eval_every == 0 or done == total
+            checkpoint_due = self._checkpoint_due(done)
+            values: dict[str, float] = {}
+            if done % self.config.metrics_every_steps == 0 or evaluation_due or checkpoint_due:
                 values = self._report_values(window, learning_rate)
                 with _out_of_memory_at(done):
-                    values |= self._validation_metrics(done)
+                    values |= self._validation_metrics(done, force=checkpoint_due)
+                    if self.generation_eval is not None and (checkpoint_due or done == total):
+                        tuned = self._generation_metrics()
+                        values |= tuned
                 self.channel.send(Metrics(done, total, values))
                 window = _Window(len(self.objective.stat_names), self.placement.device)
-            if self._checkpoint_due(done):
-                self._checkpoint(done, step_metrics)
+            if checkpoint_due:
+                self._checkpoint(done, step_metrics | _validation_values(values))
                 last_saved = done
+            if done < total and evaluation_due and self._stops_early(values):
+                end = done
+                break
         if self._stop_requested():
-            self._stop(total, last_saved, step_metrics)
+            self._stop(end, last_saved, step_metrics)
             return
+        if self.generation_eval is not None and tuned:
+            self.channel.send(Evaluated(EvaluationPhase.TUNED.value, end, tuned, self.eval_seconds))
         if self.ranks.is_main:
             save_adapter(self.config.adapter_dir, self.model)
         self.ranks.barrier()
         self.channel.send(
-            Finished(str(self.config.adapter_dir), self.trained_tokens, self.plan.total_steps)
+            Finished(
+                str(self.config.adapter_dir),
+                self.trained_tokens(end),
+                self.plan.total_steps,
+                stopped_early_at=end if end < total else None,
+            )
         )
 
-    @property
-    def trained_tokens(self) -> int:
-        """Tokens of every used example (prompt included), once per epoch: what OpenAI bills."""
-        return self.train_data.n_tokens * self.config.n_epochs
+    def trained_tokens(self, steps: int) -> int:
+        """Tokens of every used example (prompt included), once per epoch: what OpenAI bills;
+        a run that stopped early after ``steps`` steps bills that share of it."""
+        full = self.train_data.n_tokens * self.config.n_epochs
+        return full if steps >= self.plan.total_steps else full * steps // self.plan.total_steps
 
     # -- steps ---------------------------------------------------------------------------------
 
@@ -253,17 +300,29 @@ class TrainingRun:
         self.optimizer.zero_grad(set_to_none=True)
         return stats, learning_rate
 
-    def _validation_metrics(self, done: int) -> dict[str, float]:
+    def _validation_metrics(self, done: int, *, force: bool = False) -> dict[str, float]:
         if self.valid_data is None:
             return {}
         values: dict[str, float] = {}
         units = self.valid_data.units
-        if done % self.eval_every == 0 or done == self.plan.total_steps:
+        if force or done % self.eval_every == 0 or done == self.plan.total_steps:
             batch = range(min(len(units), self.config.eval_batch_examples))
             values |= self.objective.metrics(self._evaluate(units, batch), "valid_")
         if done == self.plan.total_steps:
             every = range(len(units))
             values |= self.objective.metrics(self._evaluate(units, every), "full_valid_")
+        return values
+
+    def _stops_early(self, values: dict[str, float]) -> bool:
+        return self.early_stopping is not None and self.early_stopping.stops_after(values)
+
+    def _generation_metrics(self) -> dict[str, float]:
+        if self.generation_eval is None:
+            return {}
+        started = time.perf_counter()
+        with _autocast(self.placement):
+            values = self.generation_eval.metrics(self.model, self.placement, self.ranks)
+        self.eval_seconds += time.perf_counter() - started
         return values
 
     def _evaluate(self, units: Sequence[TrainingUnit], indices: Sequence[int]) -> list[float]:
@@ -318,6 +377,8 @@ class TrainingRun:
         if done >= self.plan.total_steps:
             return False  # the adapter itself is the last output
         every = self.config.checkpoint_every_steps
+        if self.early_stopping is not None and done % self.eval_every == 0:
+            return True  # each evaluation may turn out the best: keep it callable
         return self.plan.is_epoch_end(done) or (every > 0 and done % every == 0)
 
     def _checkpoint(self, step: int, metrics: dict[str, float]) -> None:
@@ -334,6 +395,34 @@ class TrainingRun:
         if step > last_saved:
             self._checkpoint(step, metrics)
         self.channel.send(Stopped(step))
+
+
+class _EarlyStopping:
+    """Counts the evaluations since ``metric`` last improved."""
+
+    def __init__(self, patience: int, metric: str) -> None:
+        self.patience = patience
+        self.metric = metric
+        self.best: float | None = None
+        self.since_best = 0
+
+    def stops_after(self, values: dict[str, float]) -> bool:
+        """Take one evaluation's ``values``; True once ``patience`` passed without improvement."""
+        value = values.get(self.metric)
+        if value is None:
+            return False
+        if improves(self.metric, value, self.best):
+            self.best, self.since_best = value, 0
+        else:
+            self.since_best += 1
+        return self.since_best >= self.patience
+
+
+def _validation_values(values: dict[str, float]) -> dict[str, float]:
+    """The validation metrics among a report's values (a checkpoint's metrics add them)."""
+    return {
+        key: value for key, value in values.items() if key.startswith(("valid_", "full_valid_"))
+    }
 
 
 class _Window:

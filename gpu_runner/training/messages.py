@@ -3,8 +3,10 @@
     {"kind": "started", "total_steps": 40, "n_examples": 120}
     {"kind": "metrics", "step": 3, "total_steps": 40, "values": {"train_loss": 1.2, ...}}
     {"kind": "checkpoint", "step": 20, "directory": "/…/step-20", "values": {...}}
+    {"kind": "evaluated", "phase": "base", "step": 0, "values": {"valid_exact_match": 0.1}}
     {"kind": "stopped", "step": 20}                      after SIGTERM, its checkpoint reported
-    {"kind": "finished", "adapter_dir": "/…/adapter", "trained_tokens": 9000, "total_steps": 40}
+    {"kind": "finished", "adapter_dir": "/…/adapter", "trained_tokens": 9000, "total_steps": 40,
+     "stopped_early_at": null}
     {"kind": "failed", "code": "out_of_memory", "message": "…"}
 
 Rank 0 sends everything; other ranks only ever send ``failed``. JSON, not pickle: the parent
@@ -49,6 +51,18 @@ class CheckpointWritten:
 
 
 @dataclass(frozen=True)
+class Evaluated:
+    """The in-job generation eval of the base (``phase`` "base", before step 1) or of the model
+    the run ends with ("tuned")."""
+
+    phase: str
+    step: int
+    values: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # the run's generation evals so far took this long, this one included
+    kind: str = "evaluated"
+
+
+@dataclass(frozen=True)
 class Stopped:
     """Stopped at ``step`` as asked; the latest checkpoint covers it."""
 
@@ -63,6 +77,7 @@ class Finished:
     adapter_dir: str
     trained_tokens: int
     total_steps: int
+    stopped_early_at: int | None = None  # early stopping ended the run after this step
     kind: str = "finished"
 
 
@@ -75,11 +90,12 @@ class Failed:
     kind: str = "failed"
 
 
-Message = Started | Metrics | CheckpointWritten | Stopped | Finished | Failed
+Message = Started | Metrics | CheckpointWritten | Evaluated | Stopped | Finished | Failed
 _KINDS: dict[str, type[Message]] = {
     "started": Started,
     "metrics": Metrics,
     "checkpoint": CheckpointWritten,
+    "evaluated": Evaluated,
     "stopped": Stopped,
     "finished": Finished,
     "failed": Failed,

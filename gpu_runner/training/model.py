@@ -220,23 +220,43 @@ class TargetScores:
 
 def score_targets(model: PeftModel, batch: Batch, placement: Placement) -> TargetScores:
     """Run ``batch`` (already on the device) and score its target tokens."""
+    hidden = _hidden_states(model, batch, placement)
     causal_lm: Any = model.get_base_model()
-    decoder = causal_lm.get_decoder()
     head = causal_lm.get_output_embeddings()
-    mask = block_causal_mask(batch.segment_ids, placement.dtype) if placement.needs_mask else None
-    extra: dict[str, Any] = {}
-    if placement.needs_layout:  # handed through every layer to the attention kernel
-        extra[LAYOUT_KWARG] = SequenceLayout.of(batch.sequence_lengths, placement.device)
-    hidden = decoder(
-        input_ids=batch.input_ids,
-        attention_mask=mask,
-        position_ids=batch.position_ids,
-        use_cache=False,
-        **extra,
-    ).last_hidden_state
     selected = batch.labels != IGNORE_INDEX
     labels = batch.labels[selected]
     logits = head(hidden[selected]).float()
     log_probs = -F.cross_entropy(logits, labels, reduction="none")
     correct = logits.detach().argmax(dim=-1) == labels
     return TargetScores(log_probs, correct, batch.owners[selected])
+
+
+def last_token_logits(
+    model: PeftModel, batch: Batch, placement: Placement, positions: torch.Tensor
+) -> torch.Tensor:
+    """``[rows, vocab]`` logits of the next token after position ``positions[b]`` of row ``b``
+    (the training forward, so every attention kernel works; in-job evaluation decodes with it)."""
+    hidden = _hidden_states(model, batch, placement)
+    causal_lm: Any = model.get_base_model()
+    head = causal_lm.get_output_embeddings()
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    logits: torch.Tensor = head(hidden[rows, positions]).float()
+    return logits
+
+
+def _hidden_states(model: PeftModel, batch: Batch, placement: Placement) -> torch.Tensor:
+    """The decoder's last hidden states of ``batch``, each sequence attending only to itself."""
+    causal_lm: Any = model.get_base_model()
+    decoder = causal_lm.get_decoder()
+    mask = block_causal_mask(batch.segment_ids, placement.dtype) if placement.needs_mask else None
+    extra: dict[str, Any] = {}
+    if placement.needs_layout:  # handed through every layer to the attention kernel
+        extra[LAYOUT_KWARG] = SequenceLayout.of(batch.sequence_lengths, placement.device)
+    hidden: torch.Tensor = decoder(
+        input_ids=batch.input_ids,
+        attention_mask=mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+        **extra,
+    ).last_hidden_state
+    return hidden

@@ -155,6 +155,8 @@ class JobRow(Base):
     heartbeat_us: Mapped[int | None] = mapped_column(BigInteger)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    evaluation_json: Mapped[str | None] = mapped_column(Text)
+    eval_summary_json: Mapped[str | None] = mapped_column(Text)
 
 
 class JobMetadataRow(Base):

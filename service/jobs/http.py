@@ -175,8 +175,11 @@ class FineTuningController(Controller):
         limit: Annotated[int, QueryParameter(description="1 to 100.")] = 10,
     ) -> CursorPage[CheckpointObject]:
         """The job's checkpoints, newest first."""
-        page = await jobs.checkpoints(caller, job_id, after=after, limit=limit)
-        return CursorPage.of([CheckpointObject.of(c) for c in page.items], has_more=page.has_more)
+        page, best = await jobs.checkpoints(caller, job_id, after=after, limit=limit)
+        return CursorPage.of(
+            [CheckpointObject.of(c, is_best=c.step_number == best) for c in page.items],
+            has_more=page.has_more,
+        )
 
     @post("/estimate", status_code=200, summary="Estimate a job (extension)")
     async def estimate_job(

@@ -72,3 +72,44 @@ def resumed() -> NewEvent:
 
 def requeued(reason: str) -> NewEvent:
     return NewEvent(f"Fine-tuning job re-queued: {reason}", level=EventLevel.WARN)
+
+
+def _metric_name(key: str) -> str:
+    return key.removeprefix("valid_")
+
+
+def base_evaluated(values: dict[str, float]) -> NewEvent:
+    """ftapi: the in-job evaluation of the base model, before training."""
+    scores = ", ".join(f"{_metric_name(k)} {v:.2f}" for k, v in values.items())
+    return NewEvent(f"eval: base model: {scores}", data={"phase": "base", "metrics": values})
+
+
+def eval_comparison(base: dict[str, float], tuned: dict[str, float], step: int) -> NewEvent:
+    """ftapi: base vs tuned, one line (``eval: exact_match 0.05 -> 0.95, …``)."""
+    parts = [
+        f"{_metric_name(key)} {base[key]:.2f} -> {value:.2f}"
+        if key in base
+        else f"{_metric_name(key)} {value:.2f}"
+        for key, value in tuned.items()
+    ]
+    return NewEvent(
+        f"eval: {', '.join(parts)}",
+        data={"phase": "tuned", "step": step, "base": base, "tuned": tuned},
+    )
+
+
+def stopped_early(step: int, total_steps: int, metric: str, patience: int) -> NewEvent:
+    """ftapi: early stopping ended training."""
+    return NewEvent(
+        f"Stopped early at step {step}/{total_steps}: {metric} did not improve for {patience} "
+        "evaluations",
+        data={"stopped_early_at": step, "total_steps": total_steps, "metric": metric},
+    )
+
+
+def best_checkpoint(model_checkpoint: str, step: int, metric: str, value: float) -> NewEvent:
+    """ftapi: which checkpoint the selection metric picks."""
+    return NewEvent(
+        f"Best checkpoint: step {step} ({metric}={value:.4f}): {model_checkpoint}",
+        data={"step": step, "metric": metric, "value": value, "model": model_checkpoint},
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from service.jobs.evaluation import JobEvaluation
 from service.jobs.methods import MethodSpec, RequestedMethod
 from service.jobs.state_machine import JobStatus
 
@@ -42,6 +43,7 @@ class JobRequest:
     method: RequestedMethod
     integrations: list[dict[str, Any]] | None
     metadata: dict[str, str] | None
+    evaluation: JobEvaluation | None = None  # ftapi: eval_graders, early_stopping
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class JobRecord:
     finished_at: int | None = None
     estimated_finish: int | None = None
     heartbeat_us: int | None = None
+    evaluation: JobEvaluation | None = None  # ftapi: what the job asked of its evaluation
+    eval_summary: dict[str, Any] | None = None  # ftapi: base vs tuned, best checkpoint
 
 
 @dataclass(frozen=True)

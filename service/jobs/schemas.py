@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from service.datasets.schemas import DatasetReportObject
 from service.http.schemas import InputModel
-from service.jobs import methods
+from service.jobs import evaluation, methods
 from service.jobs.records import CheckpointRecord, JobEvent, JobRecord, JobRequest
 from service.jobs.state_machine import JobStatus
 
@@ -92,6 +92,13 @@ class Integration(InputModel):
     wandb: WandbIntegration
 
 
+class EarlyStoppingBody(InputModel):
+    """ftapi extension: stop once ``metric`` has not improved for ``patience`` evaluations."""
+
+    patience: int = Field(ge=1, le=100)
+    metric: str = Field(default=evaluation.DEFAULT_SELECTION_METRIC, min_length=1, max_length=80)
+
+
 class JobCreate(InputModel):
     """Body of ``POST /v1/fine_tuning/jobs``."""
 
@@ -106,6 +113,17 @@ class JobCreate(InputModel):
     )
     integrations: list[Integration] | None = Field(default=None, max_length=5)
     metadata: dict[str, str] | None = None
+    eval_graders: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="ftapi extension: graders (string_check, text_similarity, multi of them) "
+        "that replace the default exact match and similarity of the in-job evaluation; "
+        "needs a validation_file.",
+    )
+    early_stopping: EarlyStoppingBody | None = Field(
+        default=None,
+        description="ftapi extension: end training once the metric (valid_loss by default, or "
+        "a grader's valid_<name>) has not improved for `patience` evaluations.",
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -142,6 +160,15 @@ class JobCreate(InputModel):
             if self.integrations is None
             else [integration.model_dump(exclude_none=True) for integration in self.integrations],
             metadata=self.metadata,
+            evaluation=evaluation.parse_job_evaluation(
+                self.eval_graders,
+                None
+                if self.early_stopping is None
+                else evaluation.EarlyStopping(
+                    self.early_stopping.patience, self.early_stopping.metric
+                ),
+                has_validation_file=self.validation_file is not None,
+            ),
         )
 
     def fingerprint(self) -> str:
@@ -240,6 +267,17 @@ class FineTuningJobObject(BaseModel):
     method: dict[str, Any]
     user_provided_suffix: str | None
     paused: bool
+    eval_graders: list[dict[str, Any]] | None = Field(
+        default=None, description="ftapi: the job's own in-job graders (null: the defaults)."
+    )
+    early_stopping: dict[str, Any] | None = Field(
+        default=None, description="ftapi: the job's early stopping, if asked for."
+    )
+    eval_summary: dict[str, Any] | None = Field(
+        default=None,
+        description="ftapi: the in-job evaluation's base and tuned metrics, the best "
+        "checkpoint, and the step training stopped early at (null without a validation file).",
+    )
 
     @classmethod
     def of(cls, job: JobRecord) -> FineTuningJobObject:
@@ -274,6 +312,13 @@ class FineTuningJobObject(BaseModel):
             method=_method_object(job.method),
             user_provided_suffix=job.suffix,
             paused=job.status is JobStatus.PAUSED,
+            eval_graders=None
+            if job.evaluation is None or job.evaluation.graders is None
+            else list(job.evaluation.graders),
+            early_stopping=None
+            if job.evaluation is None or job.evaluation.early_stopping is None
+            else asdict(job.evaluation.early_stopping),
+            eval_summary=job.eval_summary,
         )
 
 
@@ -319,11 +364,17 @@ class CheckpointObject(BaseModel):
     fine_tuning_job_id: str
     step_number: int
     metrics: dict[str, float]
+    is_best: bool = Field(
+        default=False,
+        description="ftapi: the job's best checkpoint by its selection metric (valid_loss, or "
+        "early_stopping.metric); it is kept when older checkpoints are pruned.",
+    )
 
     @classmethod
-    def of(cls, checkpoint: CheckpointRecord) -> CheckpointObject:
+    def of(cls, checkpoint: CheckpointRecord, *, is_best: bool = False) -> CheckpointObject:
         """The wire shape of a checkpoint."""
         return cls(
+            is_best=is_best,
             id=checkpoint.id,
             created_at=checkpoint.created_at,
             fine_tuned_model_checkpoint=checkpoint.fine_tuned_model_checkpoint,

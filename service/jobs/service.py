@@ -15,6 +15,7 @@ from service.datasets.validation.formats import DatasetFormat, formats_for_metho
 from service.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from service.ids import IdPrefix, new_id
 from service.jobs import messages
+from service.jobs.evaluation import JobEvaluation, best_step
 from service.jobs.methods import MethodSpec
 from service.jobs.records import CheckpointRecord, JobEvent, JobRecord, JobRequest
 from service.jobs.state_machine import JobStatus
@@ -160,11 +161,15 @@ class JobService:
 
     async def checkpoints(
         self, caller: Caller, job_id: str, *, after: str | None, limit: int
-    ) -> Page[CheckpointRecord]:
-        """A page of the job's checkpoints, newest first."""
+    ) -> tuple[Page[CheckpointRecord], int | None]:
+        """A page of the job's checkpoints, newest first, and the step of its best checkpoint
+        (by the job's selection metric; None when no checkpoint has that metric)."""
         require_page_limit(limit)
-        await self.get(caller, job_id)
-        return await self._store.checkpoints_page(job_id, after_id=after, limit=limit)
+        job = await self.get(caller, job_id)
+        page = await self._store.checkpoints_page(job_id, after_id=after, limit=limit)
+        metric = (job.evaluation or JobEvaluation()).selection_metric
+        best = best_step(await self._store.checkpoint_metrics(job_id), metric)
+        return page, best
 
     async def cancel(self, caller: Caller, job_id: str) -> JobRecord:
         """Cancel a job that has not finished; a running runner stops at its next heartbeat."""
@@ -300,6 +305,7 @@ def _new_job(caller: Caller, request: JobRequest, method: MethodSpec, now_us: in
         method=method,
         integrations=request.integrations,
         metadata=request.metadata,
+        evaluation=request.evaluation,
         status=JobStatus.VALIDATING_FILES,
         created_at=to_seconds(now_us),
         created_us=now_us,

@@ -13,6 +13,7 @@ from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
 from service.db.tables import CheckpointRow, JobEventRow, JobMetadataRow, JobRow
 from service.ids import IdPrefix, new_id
+from service.jobs.evaluation import JobEvaluation, best_step
 from service.jobs.method_columns import method_columns, method_of
 from service.jobs.records import (
     CheckpointRecord,
@@ -252,10 +253,17 @@ class JobStore:
     # -- checkpoints -------------------------------------------------------------------------
 
     async def add_checkpoint(
-        self, record: CheckpointRecord, event: NewEvent, *, attempt: int, keep: int
+        self,
+        record: CheckpointRecord,
+        event: NewEvent,
+        *,
+        attempt: int,
+        keep: int,
+        best_metric: str | None = None,
     ) -> list[CheckpointRecord] | None:
         """Record a checkpoint that ``attempt`` saved, with its event, and delete all but the
-        ``keep`` highest-step checkpoints, in one transaction fenced by the attempt's claim.
+        ``keep`` highest-step checkpoints and the best one by ``best_metric`` (if any has it),
+        in one transaction fenced by the attempt's claim.
 
         None (nothing written) when the job is no longer running on ``attempt``, when the step
         was recorded already, or when the sweep took the checkpoint's pending blobs. Otherwise
@@ -297,15 +305,21 @@ class JobStore:
                 )
             )
             self._add_event(session, record.job_id, event)
-            # Like OpenAI, keep the newest few: older checkpoints (and their models) go.
-            pruned = list(
+            # Like OpenAI, keep the newest few: older checkpoints (and their models) go, but
+            # the best one stays callable (``is_best`` in the checkpoint list).
+            rows = list(
                 await session.scalars(
                     select(CheckpointRow)
                     .where(CheckpointRow.job_id == record.job_id)
                     .order_by(CheckpointRow.step_number.desc())
-                    .offset(keep)
                 )
             )
+            best = None
+            if best_metric is not None:
+                best = best_step(
+                    ((row.step_number, json.loads(row.metrics_json)) for row in rows), best_metric
+                )
+            pruned = [row for row in rows[keep:] if row.step_number != best]
             for row in pruned:
                 await session.delete(row)
             add_pending_in(
@@ -323,6 +337,16 @@ class JobStore:
         """Newest first."""
         rows = await self._job_rows(CheckpointRow, job_id, after_id, ListOrder.DESC, limit)
         return to_page([_checkpoint_of(row) for row in rows], limit)
+
+    async def checkpoint_metrics(self, job_id: str) -> list[tuple[int, dict[str, float]]]:
+        """Step and metrics of each of the job's checkpoints (a job keeps a handful)."""
+        async with self._sessions.read() as connection:
+            rows = await connection.execute(
+                select(CheckpointRow.step_number, CheckpointRow.metrics_json).where(
+                    CheckpointRow.job_id == job_id
+                )
+            )
+            return [(step, json.loads(metrics_json)) for step, metrics_json in rows]
 
     async def latest_checkpoint(self, job_id: str) -> CheckpointRecord | None:
         """The checkpoint with the highest step."""
@@ -388,6 +412,8 @@ def _column_values(values: dict[str, Any]) -> dict[str, Any]:
             columns |= method_columns(value)
         elif name == "result_files":
             columns["result_files_json"] = json.dumps(value)
+        elif name == "eval_summary":
+            columns["eval_summary_json"] = None if value is None else json.dumps(value)
         else:
             columns[name] = value
     return columns
@@ -413,6 +439,10 @@ def _row_of(record: JobRecord, idempotency_key: str | None, request_hash: str | 
         created_us=record.created_us,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
+        evaluation_json=None
+        if record.evaluation is None
+        else json.dumps(record.evaluation.to_json()),
+        eval_summary_json=None if record.eval_summary is None else json.dumps(record.eval_summary),
     )
 
 
@@ -445,6 +475,10 @@ def _record_of(row: JobRow | Row[Any]) -> JobRecord:
         finished_at=row.finished_at,
         estimated_finish=row.estimated_finish,
         heartbeat_us=row.heartbeat_us,
+        evaluation=None
+        if row.evaluation_json is None
+        else JobEvaluation.from_json(json.loads(row.evaluation_json)),
+        eval_summary=None if row.eval_summary_json is None else json.loads(row.eval_summary_json),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.jobs.methods import MethodType
 
@@ -48,6 +48,11 @@ class TrainingSpec:
     # An adapter to continue training from: the job started from a fine-tuned model or
     # checkpoint (adapter_config.json + adapter_model.safetensors, on ``base_model_id``).
     initial_adapter_dir: Path | None = None
+    # In-job evaluation (``service.jobs.evaluation``): the graders of the generation eval (none:
+    # no generation eval) and early stopping (patience 0: off).
+    eval_graders: tuple[dict[str, Any], ...] = ()
+    early_stopping_patience: int = 0
+    early_stopping_metric: str = "valid_loss"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,24 @@ class TrainingResult:
     adapter_dir: Path  # adapter_config.json + adapter_model.safetensors
     trained_tokens: int
     total_steps: int
+    stopped_early_at: int | None = None  # the step early stopping ended training at
+
+
+class EvaluationPhase(StrEnum):
+    """Which model an in-job evaluation graded."""
+
+    BASE = "base"  # before the first step
+    TUNED = "tuned"  # the model the job publishes
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """The in-job evaluation of the base or the tuned model (``valid_<grader>`` metrics)."""
+
+    phase: EvaluationPhase
+    step: int
+    values: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # what the attempt's generation evals took so far, this one included
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,10 @@ class TrainingControl(Protocol):
 
     async def save_checkpoint(self, step: int, directory: Path, metrics: dict[str, float]) -> None:
         """Store a checkpoint the trainer wrote to ``directory`` (adapter + resumable state)."""
+        ...
+
+    async def report_evaluation(self, report: EvaluationReport) -> None:
+        """Record the in-job evaluation of the base or the tuned model."""
         ...
 
     def stop_requested(self) -> StopReason | None:
