@@ -363,7 +363,7 @@ class _Attempt:
                 "fine_tuned_model_checkpoint": name,
             }
             events.append(messages.best_checkpoint(name, best, metric, value))
-        return summary, events
+        return summary or None, events
 
 
 @dataclass

@@ -43,7 +43,7 @@ from service.graders import GradedSample, GraderCapabilities, parse_grader, run_
 from service.graders.config import Grader
 from service.jobs.evaluation import metric_key
 
-ANSWER_SLACK_TOKENS = 8  # beyond the reference's length, before an answer is cut
+ANSWER_SLACK_TOKENS = 4  # beyond the reference's length, before an answer is cut
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from gpu_runner.demo_model import build_tiny_llama
 from service.jobs.methods import MethodType
-from service.jobs.trainer_contract import StepMetrics, StopReason, TrainingSpec
+from service.jobs.trainer_contract import (
+    EvaluationReport,
+    StepMetrics,
+    StopReason,
+    TrainingSpec,
+)
 
 PHRASE = "The capital of France is Paris."
 OTHER_ANSWER = "I like green tea."
@@ -137,6 +142,7 @@ class RecordingControl:
     stop_reason: StopReason = StopReason.PAUSED
     metrics: list[StepMetrics] = field(default_factory=list)
     checkpoints: list[tuple[int, Path, dict[str, float]]] = field(default_factory=list)
+    evaluations: list[EvaluationReport] = field(default_factory=list)
     _stop: StopReason | None = None
 
     stop_requested_at: float | None = None  # time.monotonic() when the stop was first asked
@@ -152,6 +158,9 @@ class RecordingControl:
         self.checkpoints.append((step, kept, metrics))
         if self.stop_after_checkpoint is not None:
             self.request_stop(self.stop_after_checkpoint)
+
+    async def report_evaluation(self, report: EvaluationReport) -> None:
+        self.evaluations.append(report)
 
     def stop_requested(self) -> StopReason | None:
         return self._stop

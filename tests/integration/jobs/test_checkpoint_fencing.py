@@ -110,6 +110,23 @@ async def test_the_holding_attempt_prunes_rows_and_blobs_of_old_checkpoints(
     assert await world.pending_targets() == []
 
 
+async def test_pruning_keeps_the_best_checkpoint_by_the_jobs_metric(
+    world: AttemptWorld, tmp_path: Path
+) -> None:
+    await world.queued_job("ftjob-best")
+    job = await world.claim("ftjob-best")
+    saver = checkpoints(world, job, keep=2)
+    for step, loss in ((1, 2.0), (2, 0.5), (3, 0.9), (4, 0.7), (5, 0.8)):
+        metrics = {"train_loss": 1.0, "valid_loss": loss}
+        directory = checkpoint_dir(tmp_path, step, "w")
+        assert await saver.save(step, directory, metrics, f"ckpt-{step}", best_metric="valid_loss")
+
+    assert [step for step, _ in await steps_recorded(world, job.id)] == [2, 4, 5]
+    assert world.files_under(checkpoint_prefix(world.project_id, job.id, 1, 2))
+    assert world.files_under(checkpoint_prefix(world.project_id, job.id, 1, 3)) == {}
+    assert await world.pending_targets() == []
+
+
 async def test_a_cancelled_jobs_runner_records_no_checkpoint(
     world: AttemptWorld, tmp_path: Path
 ) -> None:
