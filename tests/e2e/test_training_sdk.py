@@ -58,6 +58,9 @@ def stack(
         redis_server.new_database_url(),
         registry,
         FTAPI_LORA_BASE_LEARNING_RATE="3e-3",
+        # One intra-op thread: this tiny model gains nothing from more, and on a busy machine
+        # oversubscribed threads made each forward pass ten times slower.
+        OMP_NUM_THREADS="1",
     )
     with ApiServer(config, gpu_workers=1, trainer=LORA_TRAINER) as server:
         yield server
