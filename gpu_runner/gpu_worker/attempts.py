@@ -218,11 +218,9 @@ class _Attempt:
             base = summary.get("base") or {}
             summary |= {"tuned": report.values, "tuned_step": report.step}
             event = messages.eval_comparison(base, report.values, report.step)
-        summary["eval_seconds"] = round(
-            float(self.job.eval_summary.get("eval_seconds", 0.0) if self.job.eval_summary else 0)
-            + report.seconds,
-            3,
-        )
+        # report.seconds counts this attempt's evaluations; earlier attempts' are on the job.
+        earlier = float((self.job.eval_summary or {}).get("eval_seconds", 0.0))
+        summary["eval_seconds"] = round(earlier + report.seconds, 3)
         self.eval_summary = summary
         held = await self._store.update_running(self.job.id, self.job.attempt, eval_summary=summary)
         if held:

@@ -140,12 +140,15 @@ def parse_job_evaluation(
     early_stopping: EarlyStopping | None,
     *,
     has_validation_file: bool,
+    generates: bool = True,
 ) -> JobEvaluation | None:
     """The evaluation a create request asks for; None when it asks nothing of it.
 
-    Raises ``InvalidRequest`` (a 400 naming the field) for graders that are not valid #13
-    graders, that this evaluation cannot run (model graders, python, cosine), or whose metric
-    names collide; and for options that need a validation file without one.
+    ``generates``: the job's method is evaluated by generation (supervised; a DPO job has only
+    its validation losses). Raises ``InvalidRequest`` (a 400 naming the field) for graders that
+    are not valid #13 graders, that this evaluation cannot run (model graders, python, cosine),
+    or whose metric names collide; for graders on a job that does not generate; and for options
+    that need a validation file without one.
     """
     if graders is None and early_stopping is None:
         return None
@@ -155,10 +158,17 @@ def parse_job_evaluation(
             f"'{param}' needs a validation_file: the job is evaluated on validation examples.",
             param=param,
         )
+    if graders is not None and not generates:
+        raise InvalidRequest(
+            "'eval_graders' grade generated answers, which only supervised jobs are evaluated "
+            "by; a DPO job reports its validation losses",
+            param="eval_graders",
+        )
     configs = None if graders is None else _checked_graders(graders)
     evaluation = JobEvaluation(configs, early_stopping)
     if early_stopping is not None:
-        known = [*LOSS_METRICS, *(metric_key(str(g["name"])) for g in evaluation.grader_configs())]
+        graded = evaluation.grader_configs() if generates else ()
+        known = [*LOSS_METRICS, *(metric_key(str(g["name"])) for g in graded)]
         if early_stopping.metric not in known:
             raise InvalidRequest(
                 f"'early_stopping.metric' must be one of {', '.join(known)}, not "

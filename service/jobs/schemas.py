@@ -168,6 +168,7 @@ class JobCreate(InputModel):
                     self.early_stopping.patience, self.early_stopping.metric
                 ),
                 has_validation_file=self.validation_file is not None,
+                generates=self.method is None or self.method.type == "supervised",
             ),
         )
 

@@ -89,6 +89,20 @@ def test_evaluation_options_need_a_validation_file_and_a_known_metric() -> None:
     assert raised.value.param == "early_stopping.metric"
 
 
+def test_a_dpo_job_takes_no_graders_and_stops_on_its_losses_only() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_job_evaluation([CONTAINS], None, has_validation_file=True, generates=False)
+    assert raised.value.param == "eval_graders"
+    with pytest.raises(InvalidRequest) as raised:
+        parse_job_evaluation(
+            None, EarlyStopping(2, "valid_exact_match"), has_validation_file=True, generates=False
+        )
+    assert raised.value.param == "early_stopping.metric"
+    assert parse_job_evaluation(
+        None, EarlyStopping(2), has_validation_file=True, generates=False
+    ) == JobEvaluation(None, EarlyStopping(2))
+
+
 def test_the_best_checkpoint_is_the_lowest_loss_or_the_highest_reward() -> None:
     checkpoints = [
         (6, {"valid_loss": 1.5, "valid_exact_match": 0.5}),
