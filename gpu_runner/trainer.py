@@ -247,6 +247,7 @@ class _Supervisor:
             adapter_dir=adapter_dir,
             trained_tokens=finished.trained_tokens,
             total_steps=finished.total_steps,
+            parity_probes=finished.parity_probes,
         )
 
 

@@ -18,7 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from peft import PeftModel
@@ -51,6 +51,7 @@ from gpu_runner.training.model import (
 )
 from gpu_runner.training.objectives import Objective, SupervisedObjective
 from gpu_runner.training.packing import Segment, collate, micro_batches, plan_rows
+from gpu_runner.training.probes import record_probes
 from gpu_runner.training.schedule import learning_rate_at, warmup_steps
 from service.datasets.for_gpu_runner import ChatTokenizer
 
@@ -203,12 +204,30 @@ class TrainingRun:
         if self._stop_requested():
             self._stop(total, last_saved, step_metrics)
             return
+        probes: dict[str, Any] | None = None
         if self.ranks.is_main:
             save_adapter(self.config.adapter_dir, self.model)
+            probes = self._parity_probes()
         self.ranks.barrier()
         self.channel.send(
-            Finished(str(self.config.adapter_dir), self.trained_tokens, self.plan.total_steps)
+            Finished(
+                str(self.config.adapter_dir),
+                self.trained_tokens,
+                self.plan.total_steps,
+                parity_probes=probes,
+            )
         )
+
+    def _parity_probes(self) -> dict[str, Any] | None:
+        """The probes' references under the trained adapter (``training.probes``).
+
+        None for a 4-bit base: serving runs the base in full precision, so the model as trained
+        (NF4) and the model as served legitimately differ by more than any useful tolerance.
+        """
+        if self.placement.quantized:
+            logger.info("no parity probes for a 4-bit base")
+            return None
+        return record_probes(self.model, self.config, self.placement).to_json()
 
     @property
     def trained_tokens(self) -> int:

@@ -4,7 +4,8 @@
     {"kind": "metrics", "step": 3, "total_steps": 40, "values": {"train_loss": 1.2, ...}}
     {"kind": "checkpoint", "step": 20, "directory": "/…/step-20", "values": {...}}
     {"kind": "stopped", "step": 20}                      after SIGTERM, its checkpoint reported
-    {"kind": "finished", "adapter_dir": "/…/adapter", "trained_tokens": 9000, "total_steps": 40}
+    {"kind": "finished", "adapter_dir": "/…/adapter", "trained_tokens": 9000, "total_steps": 40,
+     "parity_probes": {...}}
     {"kind": "failed", "code": "out_of_memory", "message": "…"}
 
 Rank 0 sends everything; other ranks only ever send ``failed``. JSON, not pickle: the parent
@@ -63,6 +64,7 @@ class Finished:
     adapter_dir: str
     trained_tokens: int
     total_steps: int
+    parity_probes: dict[str, Any] | None = None  # ``ProbeSet.to_json()``
     kind: str = "finished"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.jobs.methods import MethodType
 
@@ -57,6 +57,9 @@ class TrainingResult:
     adapter_dir: Path  # adapter_config.json + adapter_model.safetensors
     trained_tokens: int
     total_steps: int
+    # The parity probes' references (``ProbeSet.to_json()``, ``service.models.parity_probes``),
+    # stored in the adapter's manifest; None when the trainer recorded none.
+    parity_probes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
