@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -97,9 +97,13 @@ class ProbeSet:
             "max_tokens": self.max_tokens,
             "dtype": self.dtype,
             "probes": [
-                asdict(reference)
-                | {"token_ids": list(reference.token_ids), "logprobs": list(reference.logprobs)}
-                | {"margins": list(reference.margins)}
+                {
+                    "name": reference.name,
+                    "kind": reference.kind.value,
+                    "token_ids": list(reference.token_ids),
+                    "logprobs": list(reference.logprobs),
+                    "margins": list(reference.margins),
+                }
                 for reference in self.references
             ],
         }
@@ -138,10 +142,28 @@ class ProbeSet:
         raise ValueError(f"no probe prompt named {reference.name!r}")
 
 
+class MismatchReason(StrEnum):
+    """Why a probe did not match: a bounded set, for metric labels."""
+
+    GREEDY = "token_mismatch"  # another greedy token where the trained model had no near-tie
+    LOGPROB = "logprob_mismatch"  # the same token, its logprob outside the tolerance
+    LENGTH = "short_answer"  # fewer tokens than asked for
+    ANSWER = "bad_probe_answer"  # the engine refused the probe or answered without token ids
+    PROBES = "unreadable_probes"  # the manifest's probes cannot be read
+
+
+@dataclass(frozen=True)
+class ProbeMismatch:
+    """A failed comparison: its reason and a sentence for operators and the job's events."""
+
+    reason: MismatchReason
+    message: str
+
+
 def compare_probe(
     reference: ProbeReference, observed: ProbeObservation, *, atol: float
-) -> str | None:
-    """None when ``observed`` matches ``reference`` within ``atol``; else why not (a sentence).
+) -> ProbeMismatch | None:
+    """None when ``observed`` matches ``reference`` within ``atol``; else why not.
 
     See the module docstring for the rule and why near-ties are accepted.
     """
@@ -149,30 +171,33 @@ def compare_probe(
         zip(reference.token_ids, reference.logprobs, strict=True)
     ):
         if index >= len(observed.token_ids) or index >= len(observed.logprobs):
-            return (
+            return ProbeMismatch(
+                MismatchReason.LENGTH,
                 f"probe {reference.name}: the engine returned {len(observed.token_ids)} tokens, "
-                f"the trained model {len(reference.token_ids)}."
+                f"the trained model {len(reference.token_ids)}.",
             )
         got, got_logprob = observed.token_ids[index], observed.logprobs[index]
         if got != want:
             if reference.margins[index] <= 2 * atol:
                 return None  # a near-tie: both picks are within tolerance; the rest diverges
-            return (
-                f"probe {reference.name}: token {index} is {got}, the trained model's is {want} "
-                f"(its margin {reference.margins[index]:.3f} nats is above the tie tolerance "
-                f"{2 * atol:g})."
+            return ProbeMismatch(
+                MismatchReason.GREEDY,
+                f"probe {reference.name}: greedy token {index} is {got}, the trained model's is "
+                f"{want} (its margin {reference.margins[index]:.3f} nats is above the tie "
+                f"tolerance {2 * atol:g}).",
             )
         if not math.isfinite(got_logprob) or abs(got_logprob - want_logprob) > atol:
-            return (
+            return ProbeMismatch(
+                MismatchReason.LOGPROB,
                 f"probe {reference.name}: token {index} has logprob {got_logprob:.4f}, the "
-                f"trained model's is {want_logprob:.4f} (tolerance {atol:g} nats)."
+                f"trained model's is {want_logprob:.4f} (tolerance {atol:g} nats).",
             )
     return None
 
 
 def compare_probes(
     probes: ProbeSet, observed: Sequence[ProbeObservation], *, atol: float
-) -> str | None:
+) -> ProbeMismatch | None:
     """The first mismatch over every probe, or None when all match."""
     for reference, seen in zip(probes.references, observed, strict=True):
         problem = compare_probe(reference, seen, atol=atol)
