@@ -178,6 +178,7 @@ class AdapterAgent:
                 for name in self.registry.loaded_names()
             ],
             "cache": {"bytes": self.cache.total_bytes, "entries": self.cache.names()},
+            "parity": self.parity.state(),
         }
 
     async def _learn_base(self) -> str:

@@ -50,6 +50,13 @@ class ParityCheck:
         self._failed: dict[str, ModelUnservable] = {}
         self._reported: set[str] = set()
 
+    def state(self) -> dict[str, Any]:
+        """The verdicts so far, for ``GET /agent/state``."""
+        return {
+            "passed": sorted(self._passed),
+            "unservable": {name: error.message for name, error in sorted(self._failed.items())},
+        }
+
     def raise_if_unservable(self, name: str) -> None:
         """Refuse ``name`` at once when its check has failed on this agent (a fresh error,
         ``first_report`` set on the first of these raises for ``name``)."""

@@ -34,6 +34,7 @@ from tests.support.tiny_model import TinyModels
 
 BASE_MODEL_ID = "ftapi/tiny-chatml"
 MAX_LOADED_ADAPTERS = 2
+PARITY_ATOL = 1e-3
 # Internal keys: the engine's (held by the agent) and the agent's (held by the api).
 ENGINE_KEY = "engine-key-" + secrets.token_hex(8)
 AGENT_KEY = "agent-key-" + secrets.token_hex(8)
@@ -48,6 +49,7 @@ class ServingStack:
     agent: AgentProcess
     model_dir: Path
     adapters_dir: Path
+    root: Path
     _adapters: dict[int, Path] = field(default_factory=dict)
 
     @property
@@ -146,6 +148,9 @@ def serving_stack(
         root / "agent-cache",
         max_cpu_loras=MAX_LOADED_ADAPTERS,
         api_key=AGENT_KEY,
+        # Trainer and engine both run fp32 on the CPU here: they agree to ~1e-5, so a tolerance
+        # far tighter than the bf16 default makes the parity tests sharp.
+        extra_options=["--parity-logprob-atol", str(PARITY_ATOL)],
     )
     config = StackConfig(
         data_dir=data_dir,
@@ -158,7 +163,7 @@ def serving_stack(
     )
     api = ApiServer(config, ctl_worker=False)
     with serving_running(api, engine, agent):
-        yield ServingStack(api, engine, agent, model_dir, root / "adapters")
+        yield ServingStack(api, engine, agent, model_dir, root / "adapters", root)
 
 
 @pytest.fixture
