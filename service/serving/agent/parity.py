@@ -26,6 +26,7 @@ from service.models.parity_probes import (
     ProbeKind,
     ProbeMismatch,
     ProbeObservation,
+    ProbePrompt,
     ProbeReference,
     ProbeSet,
     compare_probes,
@@ -36,6 +37,8 @@ from service.serving.errors import EngineUnavailable, ModelUnservable, ServingEr
 
 logger = logging.getLogger(__name__)
 
+COMPLETIONS_ROUTE = "/v1/completions"
+CHAT_ROUTE = "/v1/chat/completions"
 ID_PREFIX = "token_id:"  # how vLLM names tokens under return_tokens_as_token_ids
 
 
@@ -103,22 +106,10 @@ class ParityCheck:
         self, name: str, probes: ProbeSet, reference: ProbeReference
     ) -> ProbeObservation:
         prompt = probes.prompt_of(reference)
-        payload: dict[str, Any] = {
-            "model": name,
-            "max_tokens": probes.max_tokens,
-            "temperature": 0,
-            "ignore_eos": True,
-            "return_tokens_as_token_ids": True,
-        }
-        if reference.kind is ProbeKind.COMPLETION:
-            answer = await self._engine.answer(
-                "/v1/completions", payload | {"prompt": prompt.prompt, "logprobs": 1}
-            )
+        route, payload = probe_request(name, prompt, probes.max_tokens)
+        answer = await self._engine.answer(route, payload)
+        if prompt.kind is ProbeKind.COMPLETION:
             return completion_observation(answer)
-        answer = await self._engine.answer(
-            "/v1/chat/completions",
-            payload | {"messages": prompt.chat_messages(), "logprobs": True, "top_logprobs": 1},
-        )
         return chat_observation(answer)
 
     def _fail(self, name: str, mismatch: ProbeMismatch) -> NoReturn:
@@ -137,6 +128,22 @@ class ParityCheck:
         error.first_report = name not in self._reported
         self._reported.add(name)
         return error
+
+
+def probe_request(model: str, prompt: ProbePrompt, max_tokens: int) -> tuple[str, dict[str, Any]]:
+    """The route and body asking an engine (vLLM's OpenAI surface) for one probe: greedy,
+    exactly ``max_tokens`` tokens (``ignore_eos``), each with its logprob, named by id."""
+    payload: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "ignore_eos": True,
+        "return_tokens_as_token_ids": True,
+    }
+    if prompt.kind is ProbeKind.COMPLETION:
+        return COMPLETIONS_ROUTE, payload | {"prompt": prompt.prompt, "logprobs": 1}
+    chat = {"messages": prompt.chat_messages(), "logprobs": True, "top_logprobs": 1}
+    return CHAT_ROUTE, payload | chat
 
 
 def completion_observation(answer: dict[str, Any]) -> ProbeObservation:

@@ -34,8 +34,12 @@ from service.jobs.store import JobStore
 from service.models.adapters import ADAPTER_WEIGHTS_NAME
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.models.naming import fine_tuned_model_name
-from service.models.parity_probes import ProbeKind, ProbeSet, compare_probes
-from service.serving.agent.parity import chat_observation, completion_observation
+from service.models.parity_probes import ProbeKind, ProbeObservation, ProbeSet, compare_probes
+from service.serving.agent.parity import (
+    chat_observation,
+    completion_observation,
+    probe_request,
+)
 from service.serving.names import engine_adapter_name
 from service.wiring.resources import blob_store_from_settings
 from tests.e2e.serving.conftest import (
@@ -183,29 +187,19 @@ def unservable_counts(agent: AgentProcess) -> dict[str, float]:
     return {reason: float(value) for reason, value in UNSERVABLE_METRIC.findall(agent.metrics())}
 
 
-def base_model_observations(stack: ServingStack, probes: ProbeSet) -> list[Any]:
+def base_model_observations(stack: ServingStack, probes: ProbeSet) -> list[ProbeObservation]:
     """What the engine's base model (no adapter) answers to the probes, asked as the agent does."""
     observed = []
     headers = {"authorization": f"Bearer {ENGINE_KEY}"}
     for reference in probes.references:
         prompt = probes.prompt_of(reference)
-        payload: dict[str, Any] = {
-            "model": BASE_MODEL_ID,
-            "max_tokens": probes.max_tokens,
-            "temperature": 0,
-            "ignore_eos": True,
-            "return_tokens_as_token_ids": True,
-        }
-        if reference.kind is ProbeKind.COMPLETION:
-            payload |= {"prompt": prompt.prompt, "logprobs": 1}
-            answer = httpx.post(f"{stack.engine.url}/v1/completions", json=payload, headers=headers)
-            observed.append(completion_observation(answer.raise_for_status().json()))
+        route, payload = probe_request(BASE_MODEL_ID, prompt, probes.max_tokens)
+        answer = httpx.post(f"{stack.engine.url}{route}", json=payload, headers=headers)
+        body = answer.raise_for_status().json()
+        if prompt.kind is ProbeKind.COMPLETION:
+            observed.append(completion_observation(body))
         else:
-            payload |= {"messages": prompt.chat_messages(), "logprobs": True, "top_logprobs": 1}
-            answer = httpx.post(
-                f"{stack.engine.url}/v1/chat/completions", json=payload, headers=headers
-            )
-            observed.append(chat_observation(answer.raise_for_status().json()))
+            observed.append(chat_observation(body))
     return observed
 
 
