@@ -1,6 +1,6 @@
 """The served model is the trained model: the agent's parity check against ``ftapi engine``.
 
-A real training run (``LoraTrainer``, its child process) records the probes; the adapter is
+A real training run (the training loop, on the CPU) records the probes; the adapter is
 published with them; the api, the agent and the engine (real processes) then serve it only when
 the engine reproduces them. Another base model behind the engine, or adapter weights changed
 after training, make the model unservable: 503 ``model_unservable``, one job event, the agent's
@@ -25,8 +25,10 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from gpu_runner.demo_model import build_tiny_llama
-from gpu_runner.trainer import LoraTrainer
-from gpu_runner.training.config import LoraTrainerSettings
+from gpu_runner.training.config import LoraTrainerSettings, RunConfig
+from gpu_runner.training.distributed import Ranks
+from gpu_runner.training.loop import TrainingRun
+from gpu_runner.training.messages import Finished
 from service.blobstore.keys import adapter_prefix
 from service.clock import SystemClock
 from service.db.engine import create_engine, create_session_factory
@@ -50,7 +52,7 @@ from tests.e2e.serving.conftest import (
     PARITY_ATOL,
     ServingStack,
 )
-from tests.support.lora import RecordingControl, phrase_jsonl, training_spec
+from tests.support.lora import RecordingChannel, phrase_jsonl, training_spec
 from tests.support.serving import (
     caller_of_key,
     insert_job_with_checkpoints,
@@ -76,7 +78,10 @@ class TrainedAdapter:
 def trained(
     serving_stack: ServingStack, tmp_path_factory: pytest.TempPathFactory
 ) -> TrainedAdapter:
-    """An adapter trained on the stack's base model by the real trainer, with its probes."""
+    """An adapter trained on the stack's base model by the real training loop, with its probes.
+
+    In this process rather than through ``LoraTrainer``'s child process, to save the child's
+    start (``test_lora_trainer`` shows the probes come through the message pipe)."""
     root = tmp_path_factory.mktemp("parity-training")
     training_file = root / "train.jsonl"
     training_file.write_bytes(phrase_jsonl(8))
@@ -90,10 +95,13 @@ def trained(
     )
     # A high rate, so the adapter moves the probes' logprobs far beyond the tolerance: a check
     # run against the base model instead must fail (see the first test).
-    settings = LoraTrainerSettings(base_learning_rate=3e-2, poll_interval_s=0.05)
-    result = asyncio.run(LoraTrainer(settings).train(spec, RecordingControl(keep_dir=root / "k")))
-    assert result.parity_probes is not None
-    return TrainedAdapter(result.adapter_dir, result.parity_probes)
+    config = RunConfig.from_spec(spec, LoraTrainerSettings(base_learning_rate=3e-2))
+    channel = RecordingChannel()
+    TrainingRun(config, channel, channel, Ranks()).run()
+    (finished,) = channel.of_kind("finished")
+    assert isinstance(finished, Finished)
+    assert finished.parity_probes is not None
+    return TrainedAdapter(config.adapter_dir, finished.parity_probes)
 
 
 def publish(
