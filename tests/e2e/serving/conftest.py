@@ -1,6 +1,7 @@
-"""One serving stack per module: ``ftapi engine`` (the tiny model, at most 2 adapters loaded),
-``ftapi agent`` beside it, and the api pointing at the agent; plus publishing adapters the way
-the runner does (``tests.support.serving``), in-process."""
+"""One serving stack for the package (each test uses a fresh project): ``ftapi engine`` (the
+tiny model, at most 2 adapters loaded), ``ftapi agent`` beside it, and the api pointing at the
+agent; plus publishing adapters the way the runner does (``tests.support.serving``),
+in-process."""
 
 from __future__ import annotations
 
@@ -123,11 +124,12 @@ class ServingStack:
         return name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def serving_stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, tiny_models: TinyModels
 ) -> Iterator[ServingStack]:
-    """Engine, agent and api, started together; stopped at the end of the module."""
+    """Engine, agent and api, started together; stopped after the package's last test (one
+    start instead of one per module: about 25 s each on a small CI machine)."""
     root = tmp_path_factory.mktemp("serving")
     model_dir = tiny_models.model_dir("chatml")
     registry = root / "models.toml"
