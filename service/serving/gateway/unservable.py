@@ -39,7 +39,10 @@ async def record_unservable(
         )
         if not report.first_report or recorder is None or target.job_id is None:
             continue
+        reason = report.message
+        if target.adapter_name is not None:  # the engine-side name never reaches a user
+            reason = reason.replace(target.adapter_name, target.model_id)
         try:
-            await recorder.model_unservable(target.job_id, target.model_id, report.message)
+            await recorder.model_unservable(target.job_id, target.model_id, reason)
         except Exception:
             logger.exception("could not record the parity failure of %s", target.model_id)

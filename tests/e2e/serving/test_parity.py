@@ -256,6 +256,7 @@ def test_adapter_weights_changed_after_training_make_the_model_unservable(
 
     assert len(events) == 1, events
     assert model in events[0]
+    assert "ftm-" not in events[0]
     assert sum(unservable_counts(serving_stack.agent).values()) == before + 1
     parity = serving_stack.agent.state()["parity"]
     assert isinstance(parity, dict)
