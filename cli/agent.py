@@ -34,6 +34,14 @@ def agent(
     resync_interval_s: Annotated[
         float, typer.Option(help="How often the view is checked against GET /v1/models.")
     ] = 30.0,
+    parity_logprob_atol: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Parity check: how far (nats) the engine's logprobs of the trained model's "
+            "probe tokens may be from the recorded ones (0.1 covers bf16; fp32 agrees to 1e-5).",
+        ),
+    ] = 0.1,
 ) -> None:
     """Serve the OpenAI inference routes to the api, loading adapters into the engine on demand.
 
@@ -59,6 +67,7 @@ def agent(
         engine_api_key=os.environ.get(ENGINE_API_KEY_ENV) or None,
         slot_wait_s=slot_wait_s,
         resync_interval_s=resync_interval_s,
+        parity_logprob_atol=parity_logprob_atol,
     )
     app = create_agent_app(config, blob_store_from_settings(settings))
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)

@@ -257,6 +257,7 @@ class _Supervisor:
             trained_tokens=finished.trained_tokens,
             total_steps=finished.total_steps,
             stopped_early_at=finished.stopped_early_at,
+            parity_probes=finished.parity_probes,
         )
 
 

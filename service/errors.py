@@ -14,6 +14,8 @@ Domain code raises these; one handler maps them to OpenAI's envelope.
     ├── RateLimited                429 requests                carries retry_after_s
     │   └── KeyRateLimited         429 requests                a key's per-minute limit; its state
     ├── ServiceUnavailable         503 service_unavailable     a dependency is down; retry_after_s
+    │   └── ModelUnservable        503 model_unservable        the engines do not serve the trained
+    │                                                          model (parity check); no retry
     └── StorageFull                507 storage_full            no space left to store the request
 
 Every error has a stable ``code`` (machine-readable), a ``message`` a user can act on and, where a
@@ -142,6 +144,15 @@ class ServiceUnavailable(FtapiError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "service_unavailable"
+
+
+class ModelUnservable(ServiceUnavailable):
+    """Every replica that could serve the model failed its parity check: what the engine serves
+    is not the model that was trained. Retrying cannot help until an operator fixes the replica.
+    """
+
+    default_code = "model_unservable"
+    should_retry = False
 
 
 class StorageFull(FtapiError):

@@ -124,6 +124,10 @@ class Engine:
         """Where the model runs (``cpu``, ``cuda``)."""
         return str(self._model.device)
 
+    def token_text(self, token_id: int) -> str:
+        """One token's text as logprobs name it (special tokens spelled out)."""
+        return str(self._tokenizer.decode([token_id], skip_special_tokens=False))
+
     def close(self) -> None:
         """Stop running generations and the worker."""
         self.worker.shutdown()
@@ -321,4 +325,5 @@ class Engine:
             stop=request.stop_strings,
             stop_token_ids=frozenset(request.stop_token_ids or ()),
             ignore_eos=request.ignore_eos,
+            logprobs=request.top_count,
         )

@@ -1,7 +1,8 @@
 """The decode loop: one sequence, one token per forward pass, with a KV cache.
 
 Runs on the worker thread inside an adapter scope. It yields text pieces as they become final
-and then one ``GenerationEnd``; it stops at an end-of-sequence or stop token, a stop string,
+(each generated token's ``TokenScored`` first, when the request asked for logprobs) and then one
+``GenerationEnd``; it stops at an end-of-sequence or stop token, a stop string,
 ``max_tokens``, or when ``cancelled`` is set (the client went away or the server is stopping).
 """
 
@@ -29,6 +30,20 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class TokenScored:
+    """A generated token with its logprob and the ``top`` most likely alternatives.
+
+    Logprobs are of the raw fp32 logits (before temperature, top-k or top-p), as vLLM's default
+    ``raw_logprobs`` mode reports them; the end-of-sequence token that stops a generation is
+    scored too, as vLLM includes it in its output tokens.
+    """
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
 class GenerationEnd:
     """How the generation ended, and what it cost."""
 
@@ -38,7 +53,7 @@ class GenerationEnd:
     completion_tokens: int
 
 
-GenerationEvent = TextDelta | GenerationEnd
+GenerationEvent = TextDelta | TokenScored | GenerationEnd
 
 
 def generate(
@@ -65,6 +80,8 @@ def generate(
             logits = model.next_token_logits(next_input, cache)
             token_id = sampler.pick(logits)
             generated += 1
+            if params.logprobs is not None:
+                yield _scored(logits, token_id, params.logprobs)
             if token_id in end_ids:
                 finish_reason = "stop"
                 stop_reason = token_id if token_id in params.stop_token_ids else None
@@ -80,3 +97,15 @@ def generate(
     if rest:
         yield TextDelta(rest)
     yield GenerationEnd(finish_reason, stop_reason, len(prompt_ids), generated)
+
+
+def _scored(logits: torch.Tensor, token_id: int, top_count: int) -> TokenScored:
+    scores = torch.log_softmax(logits, dim=-1)
+    top: tuple[tuple[int, float], ...] = ()
+    if top_count > 0:
+        best = torch.topk(scores, min(top_count, scores.numel()))
+        top = tuple(
+            (int(index), float(value))
+            for index, value in zip(best.indices.tolist(), best.values.tolist(), strict=True)
+        )
+    return TokenScored(token_id, float(scores[token_id]), top)

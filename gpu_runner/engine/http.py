@@ -29,7 +29,8 @@ from gpu_runner.engine import responses
 from gpu_runner.engine.embeddings import Embedder
 from gpu_runner.engine.engine import Engine, PreparedGeneration, Started
 from gpu_runner.engine.errors import EngineError
-from gpu_runner.engine.generation import GenerationEnd, GenerationEvent, TextDelta
+from gpu_runner.engine.generation import GenerationEnd, GenerationEvent, TextDelta, TokenScored
+from gpu_runner.engine.logprobs import chat_logprobs, completion_logprobs, token_namer
 from gpu_runner.engine.metrics import render_metrics
 from gpu_runner.engine.schemas import (
     ChatCompletionRequest,
@@ -100,8 +101,10 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     prepared = await engine.prepare_chat(body)
     response_id, created, model = responses.new_id("chatcmpl"), int(time.time()), prepared.model
     if not body.stream:
-        text, end = await _run_to_end(engine, prepared)
-        payload = responses.chat_completion(response_id, created, model, text, end)
+        text, end, scored = await _run_to_end(engine, prepared)
+        name = token_namer(engine.token_text, as_token_ids=body.return_tokens_as_token_ids)
+        logprobs = chat_logprobs(scored, name) if body.logprobs else None
+        payload = responses.chat_completion(response_id, created, model, text, end, logprobs)
         return Response(content=payload, media_type=MediaType.JSON)
 
     def chunk(delta: dict[str, Any], end: GenerationEnd | None = None) -> dict[str, Any]:
@@ -132,8 +135,10 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     prepared = await engine.prepare_completion(body)
     response_id, created, model = responses.new_id("cmpl"), int(time.time()), prepared.model
     if not body.stream:
-        text, end = await _run_to_end(engine, prepared)
-        payload = responses.text_completion(response_id, created, model, text, end)
+        text, end, scored = await _run_to_end(engine, prepared)
+        name = token_namer(engine.token_text, as_token_ids=body.return_tokens_as_token_ids)
+        logprobs = None if body.logprobs is None else completion_logprobs(scored, name)
+        payload = responses.text_completion(response_id, created, model, text, end, logprobs)
         return Response(content=payload, media_type=MediaType.JSON)
     return _event_stream(
         await _started(engine, prepared),
@@ -190,15 +195,20 @@ def _event_stream(
     return Stream(chunks(), media_type=_EVENT_STREAM)
 
 
-async def _run_to_end(engine: Engine, prepared: PreparedGeneration) -> tuple[str, GenerationEnd]:
-    """The whole output text and how it ended."""
+async def _run_to_end(
+    engine: Engine, prepared: PreparedGeneration
+) -> tuple[str, GenerationEnd, list[TokenScored]]:
+    """The whole output text, how it ended, and each token's logprobs (if asked for)."""
     pieces: list[str] = []
+    scored: list[TokenScored] = []
     async with aclosing(engine.events(prepared)) as events:
         async for event in events:
             if isinstance(event, TextDelta):
                 pieces.append(event.text)
+            elif isinstance(event, TokenScored):
+                scored.append(event)
             elif isinstance(event, GenerationEnd):
-                return "".join(pieces), event
+                return "".join(pieces), event, scored
     raise EngineError("the generation ended without a result")
 
 

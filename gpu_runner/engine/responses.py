@@ -73,13 +73,18 @@ def usage(end: GenerationEnd) -> dict[str, Any]:
 
 
 def chat_completion(
-    response_id: str, created: int, model: str, text: str, end: GenerationEnd
+    response_id: str,
+    created: int,
+    model: str,
+    text: str,
+    end: GenerationEnd,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A whole ``chat.completion``."""
     choice = {
         "index": 0,
         "message": {"role": "assistant", "content": text, "tool_calls": []},
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": end.finish_reason,
         "stop_reason": end.stop_reason,
     }
@@ -94,13 +99,18 @@ def chat_completion(
 
 
 def text_completion(
-    response_id: str, created: int, model: str, text: str, end: GenerationEnd
+    response_id: str,
+    created: int,
+    model: str,
+    text: str,
+    end: GenerationEnd,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A whole ``text_completion``."""
     choice = {
         "index": 0,
         "text": text,
-        "logprobs": None,
+        "logprobs": logprobs,
         "finish_reason": end.finish_reason,
         "stop_reason": end.stop_reason,
     }

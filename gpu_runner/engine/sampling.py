@@ -26,6 +26,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     stop_token_ids: frozenset[int] = field(default_factory=frozenset)
     ignore_eos: bool = False
+    logprobs: int | None = None  # None: no logprobs; else how many top alternatives per token
 
     @property
     def greedy(self) -> bool:

@@ -2,8 +2,10 @@
 
 Unknown fields are accepted and ignored, as vLLM does (it logs them). Fields the engine cannot
 honour are refused with a 400 naming them rather than silently dropped: ``n`` other than 1,
-``logprobs``, a structured ``response_format``, ``echo`` and ``suffix``. Any parse problem is a
-``BadRequestError`` whose ``param`` is the offending field.
+``logprobs`` with ``stream``, a structured ``response_format``, ``echo`` and ``suffix``.
+``logprobs`` (completions: how many alternatives; chat: ``logprobs`` + ``top_logprobs``) and
+vLLM's ``return_tokens_as_token_ids`` are honoured on whole answers, in vLLM's shapes. Any
+parse problem is a ``BadRequestError`` whose ``param`` is the offending field.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic import (
 from gpu_runner.engine.errors import BadRequestError
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+MAX_LOGPROBS = 20  # vLLM's default --max-logprobs
 RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
@@ -67,6 +70,7 @@ class _GenerationRequest(_Body):
     n: int = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
+    return_tokens_as_token_ids: bool = False  # vLLM: logprobs name tokens "token_id:{id}"
 
     @model_validator(mode="after")
     def _supported(self) -> _GenerationRequest:
@@ -95,12 +99,15 @@ class ChatCompletionRequest(_GenerationRequest):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
     logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
     response_format: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _supported_chat(self) -> ChatCompletionRequest:
-        if self.logprobs:
-            raise ValueError("logprobs: not supported by this engine")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs: when using `top_logprobs`, `logprobs` must be true")
+        if self.logprobs and self.stream:
+            raise ValueError("logprobs: not supported with stream by this engine")
         if self.response_format is not None and self.response_format.get("type") != "text":
             raise ValueError("response_format: only {'type': 'text'} is supported by this engine")
         return self
@@ -110,19 +117,24 @@ class ChatCompletionRequest(_GenerationRequest):
         """The token budget asked for (``max_completion_tokens`` wins, as in vLLM)."""
         return self.max_completion_tokens or self.max_tokens
 
+    @property
+    def top_count(self) -> int | None:
+        """Alternatives to report per token; None when no logprobs are asked for."""
+        return (self.top_logprobs or 0) if self.logprobs else None
+
 
 class CompletionRequest(_GenerationRequest):
     """``POST /v1/completions`` with one prompt: text, a list of one text, or token ids."""
 
     prompt: str | list[int] | list[str]
-    logprobs: int | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
     echo: bool = False
     suffix: str | None = None
 
     @model_validator(mode="after")
     def _supported_completion(self) -> CompletionRequest:
-        if self.logprobs is not None:
-            raise ValueError("logprobs: not supported by this engine")
+        if self.logprobs is not None and self.stream:
+            raise ValueError("logprobs: not supported with stream by this engine")
         if self.echo:
             raise ValueError("echo: not supported by this engine")
         if self.suffix is not None:
@@ -141,6 +153,11 @@ class CompletionRequest(_GenerationRequest):
     def output_limit(self) -> int | None:
         """The token budget asked for."""
         return self.max_tokens
+
+    @property
+    def top_count(self) -> int | None:
+        """Alternatives to report per token; None when no logprobs are asked for."""
+        return self.logprobs
 
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's limit on one request's inputs

@@ -319,6 +319,7 @@ class _Attempt:
                     base_model=root_base_model(job.model),
                     adapter_dir=result.adapter_dir,
                     step_metrics_csv=step_metrics_csv(self.metrics_rows),
+                    parity_probes=result.parity_probes,
                 ),
                 succeeded,
             )

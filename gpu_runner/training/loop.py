@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from peft import PeftModel
@@ -60,6 +60,7 @@ from gpu_runner.training.model import (
 )
 from gpu_runner.training.objectives import Objective, SupervisedObjective
 from gpu_runner.training.packing import Segment, collate, micro_batches, plan_rows
+from gpu_runner.training.probes import record_probes
 from gpu_runner.training.schedule import learning_rate_at, warmup_steps
 from service.datasets.for_gpu_runner import ChatTokenizer
 from service.jobs.evaluation import improves
@@ -244,8 +245,10 @@ class TrainingRun:
             return
         if self.generation_eval is not None and tuned:
             self.channel.send(Evaluated(EvaluationPhase.TUNED.value, end, tuned, self.eval_seconds))
+        probes: dict[str, Any] | None = None
         if self.ranks.is_main:
             save_adapter(self.config.adapter_dir, self.model)
+            probes = self._parity_probes()
         self.ranks.barrier()
         self.channel.send(
             Finished(
@@ -253,8 +256,20 @@ class TrainingRun:
                 self.trained_tokens(end),
                 self.plan.total_steps,
                 stopped_early_at=end if end < total else None,
+                parity_probes=probes,
             )
         )
+
+    def _parity_probes(self) -> dict[str, Any] | None:
+        """The probes' references under the trained adapter (``training.probes``).
+
+        None for a 4-bit base: serving runs the base in full precision, so the model as trained
+        (NF4) and the model as served legitimately differ by more than any useful tolerance.
+        """
+        if self.placement.quantized:
+            logger.info("no parity probes for a 4-bit base")
+            return None
+        return record_probes(self.model, self.config, self.placement).to_json()
 
     def trained_tokens(self, steps: int) -> int:
         """Tokens of every used example (prompt included), once per epoch: what OpenAI bills;

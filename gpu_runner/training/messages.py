@@ -6,7 +6,7 @@
     {"kind": "evaluated", "phase": "base", "step": 0, "values": {"valid_exact_match": 0.1}}
     {"kind": "stopped", "step": 20}                      after SIGTERM, its checkpoint reported
     {"kind": "finished", "adapter_dir": "/…/adapter", "trained_tokens": 9000, "total_steps": 40,
-     "stopped_early_at": null}
+     "stopped_early_at": null, "parity_probes": {...}}
     {"kind": "failed", "code": "out_of_memory", "message": "…"}
 
 Rank 0 sends everything; other ranks only ever send ``failed``. JSON, not pickle: the parent
@@ -78,6 +78,7 @@ class Finished:
     trained_tokens: int
     total_steps: int
     stopped_early_at: int | None = None  # early stopping ended the run after this step
+    parity_probes: dict[str, Any] | None = None  # ``ProbeSet.to_json()``
     kind: str = "finished"
 
 

@@ -18,6 +18,7 @@ from service.evals.factory import EvalApi, build_eval_api
 from service.files.service import FileService
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
+from service.jobs.serving_events import JobServingEvents
 from service.models.fine_tuned import FineTunedModelStore
 from service.models.permissions import PermissionStore
 from service.models.service import ModelService
@@ -55,7 +56,11 @@ class ApiServices:
         settings, sessions, clock = resources.settings, resources.sessions, resources.clock
         webhooks = webhook_service(resources)
         serving = build_inference_gateway(
-            settings.serving, core.registry, core.model_access, sessions
+            settings.serving,
+            core.registry,
+            core.model_access,
+            sessions,
+            unservable=JobServingEvents(core.jobs_store),
         )
         return cls(
             resources=resources,

@@ -10,6 +10,7 @@ from service.datasets.validation.stored_files import FileContentValidator
 from service.evals.execution.worker import EvalWorker
 from service.files.service import FileService
 from service.jobs.reconciler import Reconciler
+from service.jobs.serving_events import JobServingEvents
 from service.jobs.validation_step import JobValidation
 from service.models.pending_blobs import PendingBlobStore, PendingBlobSweeper
 from service.models.reaper import ExpiredModelStore, ModelBlobReaper
@@ -43,7 +44,11 @@ class CtlWorkerContext:
         sessions, blobs, clock = resources.sessions, resources.blobs, resources.clock
         core = JobCore.build(resources)
         serving = build_inference_gateway(
-            settings.serving, core.registry, core.model_access, sessions
+            settings.serving,
+            core.registry,
+            core.model_access,
+            sessions,
+            unservable=JobServingEvents(core.jobs_store),
         )
         return cls(
             resources=resources,

@@ -63,6 +63,9 @@ class TrainingResult:
     trained_tokens: int
     total_steps: int
     stopped_early_at: int | None = None  # the step early stopping ended training at
+    # The parity probes' references (``ProbeSet.to_json()``, ``service.models.parity_probes``),
+    # stored in the adapter's manifest; None when the trainer recorded none.
+    parity_probes: dict[str, Any] | None = None
 
 
 class EvaluationPhase(StrEnum):

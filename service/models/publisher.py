@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ from service.files.records import FilePurpose, FileRecord, FileStatus
 from service.files.store import add_file_in
 from service.ids import IdPrefix, new_id
 from service.models.fine_tuned import FineTunedModelRecord, add_model_in
+from service.models.parity_probes import MANIFEST_KEY as PROBES_MANIFEST_KEY
 from service.models.pending_blobs import PendingBlobStore, adopt_in, delete_target
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class TrainedAdapter:
     base_model: str  # the registry base at the root
     adapter_dir: Path
     step_metrics_csv: bytes
+    parity_probes: dict[str, Any] | None = None  # manifest entry, ``service.models.parity_probes``
 
 
 class _ClaimLost(Exception):
@@ -97,7 +99,12 @@ class ModelPublisher:
                     "model": trained.model,
                     "base_model": trained.base_model,
                     "job_id": trained.job_id,
-                },
+                }
+                | (
+                    {}
+                    if trained.parity_probes is None
+                    else {PROBES_MANIFEST_KEY: trained.parity_probes}
+                ),
             )
             results = await self._blobs.put_stream(results_key, _once(trained.step_metrics_csv))
         except BlobStoreFull:

@@ -4,6 +4,8 @@
     ├── EngineUnavailable        the engine refused, reset, timed out or answered 5xx: retry
     │                            elsewhere or later
     ├── AgentBusy                every adapter slot has requests in flight: retry elsewhere
+    ├── ModelUnservable          the engine's answers to the parity probes are not the trained
+    │                            model's (wrong base, template or weights): not on this replica
     └── AdapterUnservable        this adapter cannot be served here (permanent until fixed)
         ├── AdapterSourceMissing     no committed manifest under its blob prefix
         ├── AdapterCorrupt           a file does not match its manifest, or breaks the
@@ -12,7 +14,9 @@
         └── AdapterFilesMissing      the engine could not read its directory (404 on load)
 
 The agent's HTTP layer maps ``EngineUnavailable`` and ``AgentBusy`` to 503 (the gateway then
-tries the next agent) and ``AdapterUnservable`` to 500 with the code ``adapter_unservable``.
+tries the next agent), ``ModelUnservable`` to 503 with the code ``model_unservable`` (another
+replica may serve it right), and ``AdapterUnservable`` to 500 with the code
+``adapter_unservable``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,19 @@ class EngineUnavailable(ServingError):
 
 class AgentBusy(ServingError):
     """No adapter slot could be freed: every loaded adapter has requests in flight."""
+
+
+class ModelUnservable(ServingError):
+    """The adapter loaded, but the engine does not reproduce the trained model's probes.
+
+    ``reason`` is a ``MismatchReason`` value (a metric label); ``first_report`` is set on the
+    one raise that first tells a caller about this agent's verdict.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.first_report = False
 
 
 class AdapterUnservable(ServingError):

@@ -16,6 +16,10 @@ _ADAPTER_NAME = re.compile(r"ftm-[0-9a-f]{32}")
 # Gateway -> agent: where the adapter of the request's ``model`` lives in the blob store.
 ADAPTER_PREFIX_HEADER = "x-ftapi-adapter-prefix"
 REQUEST_ID_HEADER = "x-request-id"
+# Agent -> gateway, on a 503 ``model_unservable``: "true" on the one answer that first reports
+# this agent's failed parity check, so the job gets one event per agent, not one per request.
+FIRST_REPORT_HEADER = "x-ftapi-first-report"
+MODEL_UNSERVABLE_CODE = "model_unservable"
 
 # Agent routes besides the OpenAI inference routes it proxies.
 AGENT_EVICT_PATH = "/agent/evict"

@@ -9,6 +9,7 @@ seeded requests repeat, streams join up to the whole answer.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,18 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from openai.types import Completion
+from openai.types.chat import ChatCompletion
 
+from service.models.parity_probes import (
+    DEFAULT_LOGPROB_ATOL,
+    PROBE_MAX_TOKENS,
+    PROBE_PROMPTS,
+    ProbeKind,
+    ProbeObservation,
+    ProbePrompt,
+)
+from service.serving.agent.parity import chat_observation, completion_observation, probe_request
 from tests.contract.adapters import AdapterDir, AdapterFactory
 from tests.contract.conftest import ContractTarget, LoadAdapter
 
@@ -399,3 +411,49 @@ def test_more_adapters_than_slots_all_answer_correctly_round_robin(
         for name, answer in zip(names, expected, strict=True):
             assert chat_text(sdk, name) == answer
     assert chat_text(sdk, contract_target.base_model) == base
+
+
+@pytest.mark.parametrize("prompt", PROBE_PROMPTS, ids=[prompt.name for prompt in PROBE_PROMPTS])
+def test_parity_probes_answer_token_ids_and_logprobs_that_repeat(
+    engine_http: httpx.Client,
+    contract_target: ContractTarget,
+    adapter_by_seed: Callable[[int], AdapterDir],
+    load_adapter: LoadAdapter,
+    prompt: ProbePrompt,
+) -> None:
+    """The agent's parity check asks exactly this (``probe_request``) and reads the answer with
+    its own parsers: greedy token ids (vLLM's ``return_tokens_as_token_ids``) and logprobs, in
+    OpenAI's shapes, the same on a repeat, and different under an adapter."""
+    name = load_adapter(adapter_by_seed(1))
+    seen: dict[str, ProbeObservation] = {}
+    for model in (contract_target.base_model, name):
+        route, payload = probe_request(model, prompt, PROBE_MAX_TOKENS)
+        observations = []
+        for _ in range(2):
+            response = engine_http.post(route, json=payload)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if prompt.kind is ProbeKind.COMPLETION:
+                Completion.model_validate(body)
+                top = body["choices"][0]["logprobs"]["top_logprobs"]
+                chosen = body["choices"][0]["logprobs"]["tokens"]
+                # At temperature 0 the chosen token is the most likely one.
+                assert chosen == [max(entry, key=entry.get) for entry in top]
+                observations.append(completion_observation(body))
+            else:
+                ChatCompletion.model_validate(body)
+                content = body["choices"][0]["logprobs"]["content"]
+                assert [item["token"] for item in content] == [
+                    item["top_logprobs"][0]["token"] for item in content
+                ]
+                observations.append(chat_observation(body))
+        first, again = observations
+        assert len(first.token_ids) == PROBE_MAX_TOKENS
+        assert all(math.isfinite(value) and value <= 0 for value in first.logprobs)
+        assert again.token_ids == first.token_ids
+        assert all(
+            abs(a - b) <= DEFAULT_LOGPROB_ATOL
+            for a, b in zip(first.logprobs, again.logprobs, strict=True)
+        )
+        seen[model] = first
+    assert seen[name] != seen[contract_target.base_model]

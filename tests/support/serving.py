@@ -26,6 +26,7 @@ from service.db.engine import create_engine, create_session_factory
 from service.db.tables import CheckpointRow, JobRow
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.models.naming import fine_tuned_model_name
+from service.models.parity_probes import MANIFEST_KEY as PROBES_MANIFEST_KEY
 from service.settings import Settings
 from service.wiring.resources import blob_store_from_settings
 from tests.support.serving_processes import AgentProcess, EngineProcess
@@ -95,15 +96,21 @@ def write_tiny_lora(model_dir: Path, directory: Path, *, seed: int, std: float =
 
 
 async def publish_adapter(
-    blobs: BlobStore, prefix: str, adapter_dir: Path, *, model: str, base_model: str, job_id: str
+    blobs: BlobStore,
+    prefix: str,
+    adapter_dir: Path,
+    *,
+    model: str,
+    base_model: str,
+    job_id: str,
+    parity_probes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Upload an adapter as the runner publishes one (files, then ``manifest.json``)."""
-    return await upload_directory(
-        blobs,
-        prefix,
-        adapter_dir,
-        extra={"model": model, "base_model": base_model, "job_id": job_id},
-    )
+    """Upload an adapter as the runner publishes one (files, then ``manifest.json``, with the
+    parity probes training recorded, if given)."""
+    extra: dict[str, Any] = {"model": model, "base_model": base_model, "job_id": job_id}
+    if parity_probes is not None:
+        extra[PROBES_MANIFEST_KEY] = parity_probes
+    return await upload_directory(blobs, prefix, adapter_dir, extra=extra)
 
 
 async def publish_fine_tuned_model(

@@ -88,6 +88,7 @@ class AgentProcess(ChildServer):
         *,
         max_cpu_loras: int,
         api_key: str,
+        extra_options: list[str] | None = None,
     ) -> None:
         self.port = free_port()
         self.api_key = api_key
@@ -103,6 +104,7 @@ class AgentProcess(ChildServer):
                 str(cache_dir),
                 "--max-cpu-loras",
                 str(max_cpu_loras),
+                *(extra_options or []),
             ],
             config.env() | {"FTAPI_AGENT_API_KEY": api_key, "FTAPI_ENGINE_API_KEY": engine.api_key},
             config.data_dir,
@@ -115,6 +117,14 @@ class AgentProcess(ChildServer):
     def wait(self) -> None:
         """Wait until the agent answers."""
         self.wait_ready(f"{self.url}/health", AGENT_READY_TIMEOUT_S)
+
+    def metrics(self) -> str:
+        """The agent's ``GET /metrics`` (Prometheus text)."""
+        response = httpx.get(
+            f"{self.url}/metrics", headers={"authorization": f"Bearer {self.api_key}"}, timeout=5
+        )
+        response.raise_for_status()
+        return response.text
 
     def state(self) -> dict[str, object]:
         """The agent's ``GET /agent/state``."""

@@ -6,6 +6,8 @@ prefix it was published under; the agent fetches it into its cache, loads it (un
 ones when the engine is full), and forwards the request, holding the adapter until the response
 is finished. An engine that restarted has forgotten its adapters: the first request that meets a
 404 re-synchronises the view from ``GET /v1/models``, loads the adapter again and retries once.
+The first load of each adapter runs the parity check (``parity.ParityCheck``) before any request
+reaches it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from service.blobstore.keys import validate_prefix
 from service.serving.agent.adapter_cache import AdapterCache
 from service.serving.agent.engine_client import EngineClient
 from service.serving.agent.loaded_adapters import Lease, ResidencyRegistry
-from service.serving.errors import EngineUnavailable
+from service.serving.agent.parity import ParityCheck
+from service.serving.errors import EngineUnavailable, ModelUnservable
 from service.serving.names import is_adapter_name
 
 logger = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class AdapterAgent:
         engine: EngineClient,
         cache: AdapterCache,
         registry: ResidencyRegistry,
+        parity: ParityCheck,
         *,
         resync_interval_s: float = 30.0,
         evict_drain_timeout_s: float = 60.0,
@@ -72,6 +76,7 @@ class AdapterAgent:
         self.engine = engine
         self.cache = cache
         self.registry = registry
+        self.parity = parity
         self._resync_interval_s = resync_interval_s
         self._evict_drain_timeout_s = evict_drain_timeout_s
         self._base_root: str | None = None
@@ -122,7 +127,16 @@ class AdapterAgent:
             base_root = await self._learn_base()
             return await self.cache.ensure_local(name, adapter_prefix, base_model_root=base_root)
 
-        lease = await self.registry.acquire(name, fetch)
+        async def verify() -> None:
+            await self.parity.verify(name, adapter_prefix)
+
+        self.parity.raise_if_unservable(name)
+        try:
+            lease = await self.registry.acquire(name, fetch, verify)
+        except ModelUnservable:
+            # Every request waiting on the failed load gets the verdict; one of them reports it.
+            self.parity.raise_if_unservable(name)
+            raise
         try:
             response = await self.engine.open_inference(route, body, request_id=request_id)
             if response.status_code == 404:
@@ -131,7 +145,7 @@ class AdapterAgent:
                 logger.info("engine does not know %s: re-syncing and loading it again", name)
                 await self.resync()
                 await self.registry.forget([name])
-                await self.registry.ensure_loaded(name, fetch)
+                await self.registry.ensure_loaded(name, fetch, verify)
                 response = await self.engine.open_inference(route, body, request_id=request_id)
         except BaseException:
             await lease.release()
@@ -164,6 +178,7 @@ class AdapterAgent:
                 for name in self.registry.loaded_names()
             ],
             "cache": {"bytes": self.cache.total_bytes, "entries": self.cache.names()},
+            "parity": self.parity.state(),
         }
 
     async def _learn_base(self) -> str:

@@ -3,9 +3,10 @@
 Routes: ``POST /v1/chat/completions`` and ``POST /v1/completions`` (proxied to the engine once
 the adapter named by ``model`` is loaded; the blob prefix it was published under comes in the
 ``x-ftapi-adapter-prefix`` header, absent for the base model), ``POST /agent/evict``
-(``{"adapter": name}``: unload and delete once idle), ``GET /agent/state`` and ``GET /health``.
-With an api key configured, every route but ``/health`` wants ``Authorization: Bearer <key>``.
-Errors use OpenAI's envelope; 503 means "try another replica".
+(``{"adapter": name}``: unload and delete once idle), ``GET /agent/state``, ``GET /metrics``
+(Prometheus) and ``GET /health``. With an api key configured, every route but ``/health`` wants
+``Authorization: Bearer <key>``. Errors use OpenAI's envelope; 503 means "try another replica"
+(503 ``model_unservable``: this replica's engine failed the adapter's parity check).
 """
 
 from __future__ import annotations
@@ -22,17 +23,28 @@ import httpx
 from litestar import Litestar, Request, Response, get, post
 from litestar.params import JSONBody
 from litestar.response import Stream
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from service.blobstore.protocol import BlobStore
+from service.models.parity_probes import DEFAULT_LOGPROB_ATOL
 from service.serving.agent.adapter_cache import AdapterCache
 from service.serving.agent.agent import AdapterAgent, BadAgentRequest, EngineReply
 from service.serving.agent.engine_client import EngineClient
 from service.serving.agent.loaded_adapters import ResidencyRegistry
-from service.serving.errors import AdapterUnservable, AgentBusy, EngineUnavailable, ServingError
+from service.serving.agent.parity import ParityCheck
+from service.serving.errors import (
+    AdapterUnservable,
+    AgentBusy,
+    EngineUnavailable,
+    ModelUnservable,
+    ServingError,
+)
 from service.serving.names import (
     ADAPTER_PREFIX_HEADER,
     AGENT_EVICT_PATH,
     AGENT_STATE_PATH,
+    FIRST_REPORT_HEADER,
+    MODEL_UNSERVABLE_CODE,
     REQUEST_ID_HEADER,
 )
 
@@ -58,6 +70,7 @@ class AgentConfig:
     resync_interval_s: float = 30.0
     engine_load_timeout_s: float = 60.0
     inference_timeout_s: float = 600.0
+    parity_logprob_atol: float = DEFAULT_LOGPROB_ATOL  # see service.models.parity_probes
 
 
 def build_agent(config: AgentConfig, blobs: BlobStore) -> AdapterAgent:
@@ -77,7 +90,8 @@ def build_agent(config: AgentConfig, blobs: BlobStore) -> AdapterAgent:
         max_lora_rank=config.max_lora_rank,
         is_pinned=registry.holds,
     )
-    return AdapterAgent(engine, cache, registry, resync_interval_s=config.resync_interval_s)
+    parity = ParityCheck(engine, blobs, logprob_atol=config.parity_logprob_atol)
+    return AdapterAgent(engine, cache, registry, parity, resync_interval_s=config.resync_interval_s)
 
 
 def create_agent_app(config: AgentConfig, blobs: BlobStore) -> Litestar:
@@ -107,7 +121,7 @@ def create_agent_app(config: AgentConfig, blobs: BlobStore) -> Litestar:
         )
 
     return Litestar(
-        route_handlers=[chat_completions, completions, evict, state, health],
+        route_handlers=[chat_completions, completions, evict, state, metrics, health],
         lifespan=[lifespan],
         before_request=require_key,
         exception_handlers={ServingError: _serving_error, BadAgentRequest: _bad_request},
@@ -148,6 +162,12 @@ async def evict(request: Request[Any, Any, Any], data: JSONBody[dict[str, Any]])
 async def state(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Loaded adapters with their in-flight counts, and the cache's contents."""
     return _agent(request).state()
+
+
+@get("/metrics")
+async def metrics() -> Response[bytes]:
+    """This agent's Prometheus metrics (``ftapi_agent_model_unservable_total{reason}``)."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 @get("/health")
@@ -197,6 +217,11 @@ def _serving_error(_: Request[Any, Any, Any], exc: ServingError) -> Response[Any
         return _error(503, exc.message, "agent_busy", retry_after_s=1)
     if isinstance(exc, EngineUnavailable):
         return _error(503, exc.message, "engine_unavailable", retry_after_s=2)
+    if isinstance(exc, ModelUnservable):
+        response = _error(503, exc.message, MODEL_UNSERVABLE_CODE)
+        if exc.first_report:
+            response.headers[FIRST_REPORT_HEADER] = "true"
+        return response
     if isinstance(exc, AdapterUnservable):
         logger.error("adapter cannot be served: %s", exc.message)
         return _error(500, exc.message, "adapter_unservable")

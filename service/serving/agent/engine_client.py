@@ -142,6 +142,23 @@ class EngineClient:
         except httpx.TransportError as exc:
             raise EngineUnavailable(f"{route} failed: {type(exc).__name__}") from exc
 
+    async def answer(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A whole (not streamed) inference answer to ``payload``, for the agent's own calls.
+
+        Transport failures and 5xx raise ``EngineUnavailable``; another error answer raises
+        ``ServingError`` with the engine's message.
+        """
+        response = await self._call("POST", route, payload=payload, wait_s=self._load_timeout_s)
+        if response.status_code >= 500:
+            raise EngineUnavailable(f"{route} answered {response.status_code}")
+        if response.status_code != 200:
+            error = parse_engine_error(response.status_code, response.content)
+            raise ServingError(f"{route} answered {response.status_code}: {error.message}")
+        body: Any = response.json()
+        if not isinstance(body, dict):
+            raise ServingError(f"{route} answered something other than a JSON object")
+        return body
+
     async def _load(self, name: str, path: str) -> httpx.Response:
         return await self._call(
             "POST",

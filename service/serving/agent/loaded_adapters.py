@@ -10,7 +10,9 @@ The registry is the agent's view of the engine's adapter names (``shared/referen
 - each adapter is loaded by one task at a time however many requests ask for it, and engine
   calls on one name never overlap (an unload finishes before the same name loads again);
 - the view is soft state: ``forget`` drops names the engine no longer has (it restarted), and
-  the next request loads them again.
+  the next request loads them again;
+- a load may be verified (``verify``, the parity check) before the adapter counts as loaded:
+  requests waiting on the load wait for it too, and an adapter that fails it is unloaded.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class AdapterLoader(Protocol):
 
 
 FetchAdapter = Callable[[], Awaitable[Path]]
+VerifyLoad = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -93,26 +96,31 @@ class ResidencyRegistry:
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def acquire(self, name: str, fetch: FetchAdapter) -> Lease:
+    async def acquire(
+        self, name: str, fetch: FetchAdapter, verify: VerifyLoad | None = None
+    ) -> Lease:
         """Hold ``name`` for one request, loading it first if the engine does not have it.
 
-        ``fetch`` gives the adapter's local directory; it runs only when a load is needed.
+        ``fetch`` gives the adapter's local directory; it runs only when a load is needed, and
+        so does ``verify``, once the engine has loaded it.
         """
         self._in_flight[name] += 1
         lease = Lease(self, name)
         try:
-            await self.ensure_loaded(name, fetch)
+            await self.ensure_loaded(name, fetch, verify)
         except BaseException:
             await lease.release()
             raise
         return lease
 
-    async def ensure_loaded(self, name: str, fetch: FetchAdapter) -> None:
+    async def ensure_loaded(
+        self, name: str, fetch: FetchAdapter, verify: VerifyLoad | None = None
+    ) -> None:
         """Load ``name`` unless it is loaded (one load per name at a time)."""
         if name in self._loaded:
             self._loaded.move_to_end(name)
             return
-        await self._loads.run(name, lambda: self._load(name, fetch))
+        await self._loads.run(name, lambda: self._load(name, fetch, verify))
 
     async def forget(self, names: Iterable[str]) -> None:
         """The engine no longer has these adapters (it restarted, or someone unloaded them)."""
@@ -155,7 +163,7 @@ class ResidencyRegistry:
 
     # -- loading ----------------------------------------------------------------------------
 
-    async def _load(self, name: str, fetch: FetchAdapter) -> None:
+    async def _load(self, name: str, fetch: FetchAdapter, verify: VerifyLoad | None) -> None:
         path = await fetch()
         victims = await self._reserve_slot(name)
         try:
@@ -163,6 +171,12 @@ class ResidencyRegistry:
                 await self._unload(victim)
             async with self._lock_for(name):
                 await self._engine.load(name, str(path))
+            if verify is not None:
+                try:
+                    await verify()
+                except BaseException:
+                    await self._unload(name)  # never leave an unverified adapter in the engine
+                    raise
             self._loaded[name] = str(path)
         finally:
             async with self._changed:

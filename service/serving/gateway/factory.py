@@ -10,6 +10,7 @@ from service.serving.gateway.inference import InferenceGateway
 from service.serving.gateway.model_lookup import ServingLookup
 from service.serving.gateway.routing import AgentRing
 from service.serving.gateway.targets import ServingModelResolver
+from service.serving.gateway.unservable import UnservableRecorder
 from service.settings import ServingSettings
 
 
@@ -18,6 +19,7 @@ def build_inference_gateway(
     registry: ModelRegistry,
     access: ModelAccess,
     sessions: SessionFactory,
+    unservable: UnservableRecorder | None = None,
 ) -> InferenceGateway:
     """The gateway with its agent ring and client; nothing connects until first use."""
     ring = AgentRing(
@@ -39,4 +41,5 @@ def build_inference_gateway(
         agents,
         lookup,
         retry_after_s=settings.retry_after_s,
+        unservable=unservable,
     )

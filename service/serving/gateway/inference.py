@@ -3,8 +3,10 @@ adapter agent, the answer relayed in OpenAI's shape.
 
 The engine-side name of an adapter never reaches the caller: answers, streamed chunks and
 error messages say the model id the caller used. A request no agent could take is a 503 with
-``Retry-After``; an error the engine reports about the request (a prompt too long, say) keeps
-its message and status.
+``Retry-After``, or 503 ``model_unservable`` (no retry) when the agents declined because their
+engines failed the model's parity check; each agent's first such verdict becomes an event on the
+model's job (``unservable.py``). An error the engine reports about the request (a prompt too
+long, say) keeps its message and status.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from service.auth.caller import Caller
 from service.errors import (
     FtapiError,
     InvalidRequest,
+    ModelUnservable,
     PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
@@ -38,6 +41,7 @@ from service.serving.gateway.schemas import (
     TextCompletionObject,
 )
 from service.serving.gateway.targets import ServingModelResolver, ServingTarget
+from service.serving.gateway.unservable import UnservableRecorder, record_unservable
 from service.serving.names import engine_adapter_name
 
 logger = logging.getLogger(__name__)
@@ -66,11 +70,13 @@ class InferenceGateway:
         lookup: ServingLookup,
         *,
         retry_after_s: int = 5,
+        unservable: UnservableRecorder | None = None,
     ) -> None:
         self._resolver = resolver
         self._agents = agents
         self._lookup = lookup
         self._retry_after_s = retry_after_s
+        self._unservable = unservable
 
     async def close(self) -> None:
         """Close connections to the agents."""
@@ -134,7 +140,14 @@ class InferenceGateway:
             )
         except NoAgentAvailable as exc:
             logger.warning("no agent took a request for %s: %s", target.base_model, exc)
+            await record_unservable(self._unservable, target, exc.unservable)
+            if exc.unservable:
+                raise ModelUnservable(
+                    f"The model '{target.model_id}' cannot be served: "
+                    + _public(exc.unservable[0].message, target)
+                ) from None
             raise self._unavailable(target) from None
+        await record_unservable(self._unservable, target, reply.unservable)
         if reply.response.status_code != 200:
             raise await self._error_of(reply, target)
         content_type = reply.response.headers.get("content-type", "")

@@ -24,6 +24,7 @@ class ServingTarget:
     base_model: str  # registry id, also the engine's served base name
     adapter_name: str | None = None  # engine-side name
     adapter_prefix: str | None = None  # blob prefix of its committed directory
+    job_id: str | None = None  # the fine-tuning job that made the adapter
 
     @property
     def engine_model(self) -> str:
@@ -53,4 +54,5 @@ class ServingModelResolver:
             # Derived from the public name, so owner and grantees share one loaded adapter.
             adapter_name=engine_adapter_name(model_id),
             adapter_prefix=prefix if prefix.endswith("/") else prefix + "/",
+            job_id=adapter.job_id,
         )

@@ -1,6 +1,7 @@
-"""One serving stack per module: ``ftapi engine`` (the tiny model, at most 2 adapters loaded),
-``ftapi agent`` beside it, and the api pointing at the agent; plus publishing adapters the way
-the runner does (``tests.support.serving``), in-process."""
+"""One serving stack for the package (each test uses a fresh project): ``ftapi engine`` (the
+tiny model, at most 2 adapters loaded), ``ftapi agent`` beside it, and the api pointing at the
+agent; plus publishing adapters the way the runner does (``tests.support.serving``),
+in-process."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from tests.support.tiny_model import TinyModels
 
 BASE_MODEL_ID = "ftapi/tiny-chatml"
 MAX_LOADED_ADAPTERS = 2
+PARITY_ATOL = 1e-3
 # Internal keys: the engine's (held by the agent) and the agent's (held by the api).
 ENGINE_KEY = "engine-key-" + secrets.token_hex(8)
 AGENT_KEY = "agent-key-" + secrets.token_hex(8)
@@ -48,6 +50,7 @@ class ServingStack:
     agent: AgentProcess
     model_dir: Path
     adapters_dir: Path
+    root: Path
     _adapters: dict[int, Path] = field(default_factory=dict)
 
     @property
@@ -121,11 +124,12 @@ class ServingStack:
         return name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def serving_stack(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, tiny_models: TinyModels
 ) -> Iterator[ServingStack]:
-    """Engine, agent and api, started together; stopped at the end of the module."""
+    """Engine, agent and api, started together; stopped after the package's last test (one
+    start instead of one per module: about 25 s each on a small CI machine)."""
     root = tmp_path_factory.mktemp("serving")
     model_dir = tiny_models.model_dir("chatml")
     registry = root / "models.toml"
@@ -146,6 +150,9 @@ def serving_stack(
         root / "agent-cache",
         max_cpu_loras=MAX_LOADED_ADAPTERS,
         api_key=AGENT_KEY,
+        # Trainer and engine both run fp32 on the CPU here: they agree to ~1e-5, so a tolerance
+        # far tighter than the bf16 default makes the parity tests sharp.
+        extra_options=["--parity-logprob-atol", str(PARITY_ATOL)],
     )
     config = StackConfig(
         data_dir=data_dir,
@@ -158,7 +165,7 @@ def serving_stack(
     )
     api = ApiServer(config, ctl_worker=False)
     with serving_running(api, engine, agent):
-        yield ServingStack(api, engine, agent, model_dir, root / "adapters")
+        yield ServingStack(api, engine, agent, model_dir, root / "adapters", root)
 
 
 @pytest.fixture

@@ -6,15 +6,18 @@ blobs."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.blobstore.directories import read_manifest
 from service.blobstore.keys import adapter_prefix, file_key
 from service.jobs import messages
 from service.jobs.records import JobRecord
 from service.jobs.state_machine import JobStatus
+from service.models.parity_probes import ProbeKind, ProbeReference, ProbeSet
 from service.models.pending_blobs import PendingBlobSweeper
 from service.models.publisher import PublicationFence, TrainedAdapter
 from tests.support.attempts import AttemptWorld, attempt_world, write_adapter
@@ -90,6 +93,24 @@ async def test_the_holding_attempt_publishes_model_results_and_outcome_together(
         "The job has successfully completed",
     ]
     assert await world.pending_targets() == []  # adopted by the publication
+
+
+async def test_the_parity_probes_travel_in_the_adapter_manifest(
+    world: AttemptWorld, tmp_path: Path
+) -> None:
+    await world.queued_job("ftjob-probes")
+    job = await world.claim("ftjob-probes")
+    probes = ProbeSet(
+        (ProbeReference("text-1", ProbeKind.COMPLETION, (4, 2), (-0.5, -0.25), (1.0, 2.0)),)
+    )
+    adapter = replace(trained(world, job, tmp_path, b"w"), parity_probes=probes.to_json())
+
+    assert await world.publisher.publish(adapter, Succeed(world, job))
+
+    manifest = await read_manifest(world.blobs, adapter_prefix(world.project_id, job.id, 1))
+    assert manifest is not None
+    assert ProbeSet.from_manifest(manifest) == probes
+    assert set(manifest["files"]) == {"adapter_config.json", "adapter_model.safetensors"}
 
 
 async def test_a_cancel_between_upload_and_transition_leaves_no_model_and_no_adapter(

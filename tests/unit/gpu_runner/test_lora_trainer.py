@@ -17,6 +17,12 @@ from gpu_runner.trainer import LoraTrainer
 from gpu_runner.training.config import LoraTrainerSettings
 from service.jobs.trainer_contract import StopReason, TrainingFailed, TrainingStopped
 from service.models.adapters import ADAPTER_FILE_NAMES, validate_adapter
+from service.models.parity_probes import (
+    MANIFEST_KEY,
+    PROBE_MAX_TOKENS,
+    PROBE_PROMPTS,
+    ProbeSet,
+)
 from tests.support.lora import RecordingControl, training_spec
 
 FAST = LoraTrainerSettings(base_learning_rate=3e-3, poll_interval_s=0.05, stop_grace_s=30)
@@ -56,6 +62,14 @@ async def test_a_run_trains_in_a_child_process_and_returns_a_valid_adapter(
     assert result.trained_tokens > 0
     assert {p.name for p in result.adapter_dir.iterdir()} == ADAPTER_FILE_NAMES
     validate_adapter(result.adapter_dir, max_lora_rank=64)
+    probes = ProbeSet.from_manifest({MANIFEST_KEY: result.parity_probes})
+    assert probes is not None
+    assert [(p.name, p.kind) for p in probes.references] == [
+        (prompt.name, prompt.kind) for prompt in PROBE_PROMPTS
+    ]
+    assert all(len(p.token_ids) == PROBE_MAX_TOKENS for p in probes.references)
+    assert all(lp <= 0 for p in probes.references for lp in p.logprobs)
+    assert all(m >= 0 for p in probes.references for m in p.margins)
     assert _children() == []
 
 

@@ -47,7 +47,9 @@ def test_stop_may_be_one_string_or_several() -> None:
     [
         ({"messages": MESSAGES, "n": 2}, "n"),
         ({"messages": MESSAGES, "stream_options": {"include_usage": True}}, "stream_options"),
-        ({"messages": MESSAGES, "logprobs": True}, "logprobs"),
+        ({"messages": MESSAGES, "logprobs": True, "stream": True}, "logprobs"),
+        ({"messages": MESSAGES, "top_logprobs": 2}, "top_logprobs"),
+        ({"messages": MESSAGES, "logprobs": True, "top_logprobs": 21}, "top_logprobs"),
         ({"messages": MESSAGES, "temperature": -1}, "temperature"),
         ({"messages": MESSAGES, "top_p": 0}, "top_p"),
         ({"messages": []}, "messages"),
@@ -68,6 +70,8 @@ def test_bad_chat_fields_name_their_param(fields: dict[str, object], param: str)
         {"prompt": []},
         {"prompt": "a", "echo": True},
         {"prompt": "a", "suffix": "z"},
+        {"prompt": "a", "logprobs": 1, "stream": True},
+        {"prompt": "a", "logprobs": 21},
     ],
 )
 def test_what_completions_cannot_do_is_refused(fields: dict[str, object]) -> None:
@@ -88,3 +92,12 @@ def test_a_body_that_is_not_a_json_object_is_a_bad_request(raw: bytes) -> None:
 def test_admin_fields_default_to_empty_so_the_engine_words_the_error() -> None:
     request = parse_body(LoadLoRAAdapterRequest, b"{}")
     assert (request.lora_name, request.lora_path, request.load_inplace) == ("", "", False)
+
+
+def test_logprobs_ask_for_alternatives_per_token() -> None:
+    completion = parse_body(CompletionRequest, body(prompt="a", logprobs=0))
+    assert completion.top_count == 0
+    assert parse_body(CompletionRequest, body(prompt="a")).top_count is None
+    chat = parse_body(ChatCompletionRequest, body(messages=MESSAGES, logprobs=True, top_logprobs=3))
+    assert chat.top_count == 3
+    assert parse_body(ChatCompletionRequest, body(messages=MESSAGES)).top_count is None
