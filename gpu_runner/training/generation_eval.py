@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ class GenerationEval:
         self,
         examples: Sequence[EvalExample],
         graders: Sequence[Grader],
-        decode: Any,
+        decode: Callable[[list[int]], str],
         stop_ids: frozenset[int],
         pad_token_id: int,
     ) -> None:
@@ -172,7 +172,7 @@ class GenerationEval:
                     open_rows = still_open
         finally:
             model.train(was_training)
-        return [str(self._decode(ids)).strip() for ids in generated]
+        return [self._decode(ids).strip() for ids in generated]
 
     async def _grade(
         self, examples: Sequence[EvalExample], answers: Sequence[str]
@@ -198,7 +198,7 @@ class GenerationEval:
 def _chat_examples(path: Path) -> list[tuple[list[dict[str, Any]], str]]:
     """``(prompt messages, reference)`` of each chat example ending in a plain assistant text."""
 
-    def chunks() -> Any:
+    def chunks() -> Iterator[bytes]:
         with path.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 yield chunk
