@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gpu_runner.trainer import LoraTrainer
 from service.jobs.trainer_contract import (
+    EvaluationReport,
     StepMetrics,
     StopReason,
     TrainingControl,
@@ -32,6 +33,9 @@ class _PacedControl:
     async def report_metrics(self, metrics: StepMetrics) -> None:
         await asyncio.sleep(self._pace_s)
         await self._control.report_metrics(metrics)
+
+    async def report_evaluation(self, report: EvaluationReport) -> None:
+        await self._control.report_evaluation(report)
 
     async def save_checkpoint(self, step: int, directory: Path, metrics: dict[str, float]) -> None:
         await self._control.save_checkpoint(step, directory, metrics)
