@@ -76,6 +76,7 @@ class TrainingInputs:
             resume_from=resume_dir,
             resume_step=0 if latest is None else latest.step_number,
             initial_adapter_dir=await self._initial_adapter(job, workdir),
+            base_learning_rate=base.learning_rate,
         )
 
     async def _initial_adapter(self, job: JobRecord, workdir: Path) -> Path | None:

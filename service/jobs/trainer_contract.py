@@ -48,6 +48,9 @@ class TrainingSpec:
     # An adapter to continue training from: the job started from a fine-tuned model or
     # checkpoint (adapter_config.json + adapter_model.safetensors, on ``base_model_id``).
     initial_adapter_dir: Path | None = None
+    # The base model's own learning rate from the registry (None: the trainer's default), the
+    # one ``learning_rate_multiplier`` scales.
+    base_learning_rate: float | None = None
 
 
 @dataclass(frozen=True)
