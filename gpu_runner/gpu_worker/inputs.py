@@ -86,6 +86,7 @@ class TrainingInputs:
             else (),
             early_stopping_patience=0 if early is None else early.patience,
             early_stopping_metric=evaluation.selection_metric,
+            base_learning_rate=base.learning_rate,
         )
 
     async def _initial_adapter(self, job: JobRecord, workdir: Path) -> Path | None:

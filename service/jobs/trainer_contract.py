@@ -53,6 +53,9 @@ class TrainingSpec:
     eval_graders: tuple[dict[str, Any], ...] = ()
     early_stopping_patience: int = 0
     early_stopping_metric: str = "valid_loss"
+    # The base model's own learning rate from the registry (None: the trainer's default), the
+    # one ``learning_rate_multiplier`` scales.
+    base_learning_rate: float | None = None
 
 
 @dataclass(frozen=True)
