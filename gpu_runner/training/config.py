@@ -157,6 +157,7 @@ class RunConfig(BaseModel):
     eval_max_new_tokens: int = Field(default=64, ge=1)
     early_stopping_patience: int = Field(default=0, ge=0)  # 0: off
     early_stopping_metric: str = "valid_loss"
+    reference_set: Path | None = None  # the base's reference set: forgetting is measured on it
     device: DeviceKind
     attention: AttentionKind
     quantization: Quantization = Quantization.NONE
@@ -216,6 +217,7 @@ class RunConfig(BaseModel):
             eval_max_new_tokens=settings.eval_max_new_tokens,
             early_stopping_patience=spec.early_stopping_patience,
             early_stopping_metric=spec.early_stopping_metric,
+            reference_set=spec.reference_set,
             device=settings.device,
             attention=settings.attention,
             quantization=settings.quantization,
