@@ -2,7 +2,7 @@
 
 SQLite and the local disk under the data dir, a local Redis (started when none answers), a ctl
 worker, and — when the ``runner`` extra is installed — a gpu worker, the local inference engine
-over a small demo base model built on first start (and, with the ``embeddings`` extra, the
+over the small pretrained demo base model the package ships (and, with the ``embeddings`` extra, the
 shipped sentence-embedding model the ``cosine`` grader uses), and its adapter agent. The api runs
 in this process; Ctrl-C stops everything, and starting again keeps the data.
 """
@@ -30,7 +30,6 @@ REDIS_START_TIMEOUT_S = 10.0
 DEMO_MODEL_ID = "ftapi/demo-tiny"
 LORA_TRAINER = "gpu_runner.trainer:LoraTrainer"
 DEMO_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-DEMO_BASE_LEARNING_RATE = "3e-3"
 ENGINE_MAX_LORAS = 4
 ENGINE_MAX_CPU_LORAS = 8
 
@@ -91,8 +90,6 @@ def _embedded_env(settings: Settings, data_dir: Path, port: int, can_train: bool
         env["FTAPI_MODELS__REGISTRY_PATH"] = str(_demo_registry(data_dir))
     if can_train and settings.trainer.import_path is None:
         env["FTAPI_TRAINER__IMPORT_PATH"] = LORA_TRAINER
-        # A random tiny model needs a bolder step than a real one to learn in a demo's minutes.
-        env["FTAPI_LORA_BASE_LEARNING_RATE"] = DEMO_BASE_LEARNING_RATE
     if not settings.serving.agent_urls:
         env["FTAPI_SERVING__AGENT_URLS"] = json.dumps([f"http://127.0.0.1:{port + 2}"])
     if can_train and _embedding_model_dir() is not None and not settings.evals.embeddings_base_url:
@@ -117,24 +114,25 @@ def _embedding_model_flags() -> list[str]:
 
 
 def _demo_registry(data_dir: Path) -> Path:
-    """A registry offering the demo model, built on first start (no download)."""
-    registry = data_dir / "models.toml"
-    model_dir = data_dir / "models" / "demo-tiny"
-    if not (model_dir / "config.json").exists():
-        from gpu_runner.demo_model import build_tiny_llama
+    """A registry offering the shipped demo model, installed into the data dir (no download)."""
+    from cli.models import registry_entry
+    from gpu_runner.demo_base.build import DEMO_LEARNING_RATE
+    from gpu_runner.demo_base.shipped import install, reference_set_path
+    from service.models.registry import BaseModelSpec
 
-        typer.echo("Building the demo base model (first start only)…")
-        staging = model_dir.with_name("demo-tiny.partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        # Wide enough for LoRA to learn a toy task in a few CPU minutes.
-        build_tiny_llama(staging, hidden_size=256, intermediate_size=512)
-        staging.rename(model_dir)
+    registry = data_dir / "models.toml"
+    model_dir = install(data_dir / "models" / "demo-tiny")
     if not registry.exists():
-        targets = ", ".join(f'"{module}"' for module in DEMO_LORA_TARGETS)
-        registry.write_text(
-            f'[[models]]\nid = "{DEMO_MODEL_ID}"\npath = "{model_dir}"\n'
-            f"max_seq_length = 512\nmax_lora_rank = 64\nlora_target_modules = [{targets}]\n"
+        spec = BaseModelSpec(
+            id=DEMO_MODEL_ID,
+            path=model_dir,
+            max_seq_length=256,
+            lora_target_modules=DEMO_LORA_TARGETS,
+            max_lora_rank=64,
+            learning_rate=DEMO_LEARNING_RATE,  # a small model takes a bolder step than the default
+            reference_set=reference_set_path(model_dir),
         )
+        registry.write_text(registry_entry(spec), encoding="utf-8")
     return registry
 
 

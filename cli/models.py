@@ -74,6 +74,10 @@ def registry_entry(spec: BaseModelSpec) -> str:
     ]
     if spec.chat_template is not None:
         lines.append(f"chat_template = {toml_string(spec.chat_template)}")
+    if spec.learning_rate is not None:
+        lines.append(f"learning_rate = {spec.learning_rate!r}")
+    if spec.reference_set is not None:
+        lines.append(f"reference_set = {toml_string(str(spec.reference_set))}")
     return "\n".join(lines) + "\n"
 
 

@@ -193,10 +193,56 @@ def build_tiny_llama(
     ``vocab_size`` is the BPE trainer's target; the model's vocabulary is exactly the trained
     tokenizer's. The tokenizer's ``model_max_length`` is ``max_position_embeddings``.
     """
-    spec = _SPECS[DemoChatTemplate(chat_template)]
     out_dir.mkdir(parents=True, exist_ok=True)
+    model = random_llama(
+        save_chat_tokenizer(out_dir, chat_template, vocab_size, max_position_embeddings),
+        chat_template,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        layers=layers,
+        heads=heads,
+        kv_heads=kv_heads,
+        max_position_embeddings=max_position_embeddings,
+        seed=seed,
+    )
+    model.save_pretrained(
+        out_dir
+    )  # safetensors: the default, and the only format in transformers 5
+    return out_dir
+
+
+def save_chat_tokenizer(
+    out_dir: Path,
+    chat_template: DemoChatTemplate | str,
+    vocab_size: int,
+    model_max_length: int,
+) -> Tokenizer:
+    """Train the byte-level BPE tokenizer, save it with its chat template, and return it.
+
+    A ``vocab_size`` no larger than the 256 bytes plus the special tokens trains no merges: every
+    byte is its own token (what the pretrained demo base uses, so digits and letters are single
+    tokens for arithmetic and reversing).
+    """
+    spec = _SPECS[DemoChatTemplate(chat_template)]
     tokenizer = _train_tokenizer(spec, vocab_size)
-    _save_tokenizer(out_dir, tokenizer, spec, max_position_embeddings)
+    _save_tokenizer(out_dir, tokenizer, spec, model_max_length)
+    return tokenizer
+
+
+def random_llama(
+    tokenizer: Tokenizer,
+    chat_template: DemoChatTemplate | str,
+    *,
+    hidden_size: int,
+    intermediate_size: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    max_position_embeddings: int,
+    seed: int,
+) -> LlamaForCausalLM:
+    """A seeded random ``LlamaForCausalLM`` sized for ``tokenizer``, its special ids set."""
+    spec = _SPECS[DemoChatTemplate(chat_template)]
 
     def token_id(token: str | None) -> int | None:
         return None if token is None else tokenizer.token_to_id(token)
@@ -223,10 +269,7 @@ def build_tiny_llama(
         eos_token_id=[token_id(token) for token in spec.generation_eos],
         pad_token_id=token_id(spec.pad),
     )
-    model.save_pretrained(
-        out_dir
-    )  # safetensors: the default, and the only format in transformers 5
-    return out_dir
+    return model
 
 
 def _train_tokenizer(spec: _TokenizerSpec, vocab_size: int) -> Tokenizer:

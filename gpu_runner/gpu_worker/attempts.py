@@ -29,7 +29,7 @@ from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, BlobStoreFull
 from service.clock import Clock, to_seconds
 from service.jobs import messages
-from service.jobs.evaluation import JobEvaluation, best_step
+from service.jobs.evaluation import FORGETTING_WARN_DROP, JobEvaluation, best_step, forgetting
 from service.jobs.internal_failure import fail_with_internal_error
 from service.jobs.records import CheckpointRecord, JobError, JobRecord, NewEvent
 from service.jobs.service import JobService
@@ -214,10 +214,18 @@ class _Attempt:
         if report.phase is EvaluationPhase.BASE:
             summary |= {"base": report.values}
             event = messages.base_evaluated(report.values)
-        else:
+        elif report.phase is EvaluationPhase.TUNED:
             base = summary.get("base") or {}
             summary |= {"tuned": report.values, "tuned_step": report.step}
             event = messages.eval_comparison(base, report.values, report.step)
+        elif report.phase is EvaluationPhase.REFERENCE_BASE:
+            summary |= {"reference_base": report.values}
+            event = messages.reference_evaluated(report.values)
+        else:
+            base = summary.get("reference_base") or {}
+            drops = forgetting(base, report.values)
+            summary |= {"reference_tuned": report.values, "forgetting": drops}
+            event = messages.forgetting(base, report.values, drops, FORGETTING_WARN_DROP)
         # report.seconds counts this attempt's evaluations; earlier attempts' are on the job.
         earlier = float((self.job.eval_summary or {}).get("eval_seconds", 0.0))
         summary["eval_seconds"] = round(earlier + report.seconds, 3)
@@ -334,9 +342,9 @@ class _Attempt:
         self, result: TrainingResult, model: str
     ) -> tuple[dict[str, Any] | None, list[NewEvent]]:
         """The job's eval summary with its best checkpoint and early stop, and their events."""
-        if self.job.validation_file is None:
-            return None, []
         summary = dict(self.job.eval_summary or {}) | self.eval_summary
+        if self.job.validation_file is None:
+            return summary or None, []  # the forgetting eval's, if its base has a reference set
         events: list[NewEvent] = []
         evaluation = self.job.evaluation or JobEvaluation()
         if result.stopped_early_at is not None and evaluation.early_stopping is not None:

@@ -2,11 +2,12 @@
 
 Downloads the job's training and validation files, the checkpoint the attempt resumes from and,
 for a job that fine-tunes a fine-tuned model or checkpoint, that adapter; then reads the job's
-hyperparameters into the spec the trainer runs.
+hyperparameters into the spec the trainer runs, with the base's reference set (forgetting).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from service.blobstore import BlobStore
@@ -19,8 +20,10 @@ from service.jobs.trainer_contract import TrainingFailed, TrainingSpec
 from service.models.access import ModelAccess
 from service.models.adapters import ADAPTER_CONFIG_NAME
 from service.models.naming import root_base_model
-from service.models.registry import ModelRegistry
+from service.models.registry import BaseModelSpec, ModelRegistry
 from service.models.sources import ModelFiles
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingInputs:
@@ -86,6 +89,8 @@ class TrainingInputs:
             else (),
             early_stopping_patience=0 if early is None else early.patience,
             early_stopping_metric=evaluation.selection_metric,
+            base_learning_rate=base.learning_rate,
+            reference_set=_reference_set(base),
         )
 
     async def _initial_adapter(self, job: JobRecord, workdir: Path) -> Path | None:
@@ -111,3 +116,19 @@ class TrainingInputs:
             "invalid_model",
             f"The model '{job.model}' has no adapter to continue training from.",
         )
+
+
+def _reference_set(base: BaseModelSpec) -> Path | None:
+    """The base's reference set, a path on this worker's machine (the registry names it
+    relative to itself, wherever the weights come from: path, hub or blobs); None, with a
+    warning, when it is not there: a job is not failed for its forgetting eval."""
+    if base.reference_set is None:
+        return None
+    if not base.reference_set.is_file():
+        logger.warning(
+            "reference set %s of %s is missing: forgetting is not measured",
+            base.reference_set,
+            base.id,
+        )
+        return None
+    return base.reference_set

@@ -71,7 +71,10 @@ class LoraTrainerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FTAPI_LORA_", extra="ignore", frozen=True)
 
     base_learning_rate: float = Field(
-        default=1e-4, gt=0, description="Multiplied by the job's learning_rate_multiplier."
+        default=1e-4,
+        gt=0,
+        description="Multiplied by the job's learning_rate_multiplier; a registry entry's "
+        "learning_rate replaces it for that model.",
     )
     lora_rank: int = Field(default=16, description="Capped at the base model's max_lora_rank.")
     lora_alpha: float | None = Field(default=None, gt=0, description="None: twice the rank.")
@@ -154,6 +157,7 @@ class RunConfig(BaseModel):
     eval_max_new_tokens: int = Field(default=64, ge=1)
     early_stopping_patience: int = Field(default=0, ge=0)  # 0: off
     early_stopping_metric: str = "valid_loss"
+    reference_set: Path | None = None  # the base's reference set: forgetting is measured on it
     device: DeviceKind
     attention: AttentionKind
     quantization: Quantization = Quantization.NONE
@@ -191,7 +195,7 @@ class RunConfig(BaseModel):
             seed=spec.seed,
             n_epochs=spec.n_epochs,
             batch_size=spec.batch_size,
-            learning_rate=settings.base_learning_rate * spec.learning_rate_multiplier,
+            learning_rate=base_learning_rate(spec, settings) * spec.learning_rate_multiplier,
             beta=spec.beta if spec.beta is not None else DEFAULT_DPO_BETA,
             lora_rank=rank,
             lora_alpha=alpha,
@@ -213,6 +217,7 @@ class RunConfig(BaseModel):
             eval_max_new_tokens=settings.eval_max_new_tokens,
             early_stopping_patience=spec.early_stopping_patience,
             early_stopping_metric=spec.early_stopping_metric,
+            reference_set=spec.reference_set,
             device=settings.device,
             attention=settings.attention,
             quantization=settings.quantization,
@@ -243,3 +248,10 @@ def _initial_adapter(directory: Path, spec: TrainingSpec) -> AdapterInfo:
             [f"It was trained on {info.base_model!r}, not on {spec.base_model_id!r}."],
         )
     return info
+
+
+def base_learning_rate(spec: TrainingSpec, settings: LoraTrainerSettings) -> float:
+    """The learning rate a multiplier of 1 means: the base model's own, else the trainer's."""
+    if spec.base_learning_rate is not None:
+        return spec.base_learning_rate
+    return settings.base_learning_rate

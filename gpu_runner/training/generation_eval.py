@@ -13,7 +13,8 @@ ends at the end-of-sequence or end-of-turn token, or after ``reference tokens + 
 Every grader (``service.graders``: string_check and text_similarity; the job's graders were
 checked at creation to be ones that run here) sees ``item.reference``, ``item.prompt`` (the last
 user message's text) and ``sample.output_text``; its mean reward over the sample is the metric
-``valid_<name>``. Ranks answer their share of the sample and the sums are added over ranks, so
+``valid_<name>`` (the reference set's eval, which measures forgetting, names it ``<name>``:
+``metric_prefix``). Ranks answer their share of the sample and the sums are added over ranks, so
 every rank holds the same metrics (early stopping decides on them).
 """
 
@@ -66,9 +67,11 @@ class GenerationEval:
         decode: Callable[[list[int]], str],
         stop_ids: frozenset[int],
         pad_token_id: int,
+        metric_prefix: str = "valid_",
     ) -> None:
         self.examples = list(examples)
         self.graders = list(graders)
+        self.metric_prefix = metric_prefix
         self._decode = decode
         self._stop_ids = stop_ids
         self._pad_token_id = pad_token_id
@@ -84,8 +87,10 @@ class GenerationEval:
         n_examples: int,
         max_new_tokens: int,
         seed: int,
+        metric_prefix: str = "valid_",
     ) -> GenerationEval | None:
-        """The eval of ``validation_file``; None when it holds no chat example to answer."""
+        """The eval of ``validation_file`` (or a reference set); None when it holds no chat
+        example to answer."""
         files = read_tokenizer_files(base_model_dir)
         encoder = files.tokenizer
         candidates = _chat_examples(validation_file)
@@ -122,12 +127,13 @@ class GenerationEval:
             lambda ids: encoder.decode(ids, skip_special_tokens=True),
             frozenset(stop_ids),
             tokenizer.eos_token_id or 0,
+            metric_prefix,
         )
 
     @property
     def metric_names(self) -> list[str]:
         """The metric keys, one per grader."""
-        return [metric_key(grader.name) for grader in self.graders]
+        return [metric_key(grader.name, self.metric_prefix) for grader in self.graders]
 
     def metrics(self, model: PeftModel, placement: Placement, ranks: Ranks) -> dict[str, float]:
         """Answer this rank's share of the sample, grade it, and add the sums over ranks."""

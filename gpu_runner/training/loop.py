@@ -16,6 +16,10 @@ step's metrics carry the graders' ``valid_<name>`` values. With early stopping o
 evaluation (every ``eval_every`` steps) is a checkpoint too, and the run ends after the
 evaluation that leaves its metric without improvement for ``patience`` evaluations in a row;
 the model of that step is the adapter. The patience count restarts when an attempt resumes.
+
+With a reference set (the base's registry entry names one; any job, validation file or not) the
+base before the first step and the final model answer a seeded sample of it, graded by the
+default graders: the forgetting eval (``reference_base`` / ``reference_tuned`` reports).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from gpu_runner.training.packing import Segment, collate, micro_batches, plan_ro
 from gpu_runner.training.probes import record_probes
 from gpu_runner.training.schedule import learning_rate_at, warmup_steps
 from service.datasets.for_gpu_runner import ChatTokenizer
-from service.jobs.evaluation import improves
+from service.jobs.evaluation import DEFAULT_EVAL_GRADERS, improves
 from service.jobs.trainer_contract import EvaluationPhase
 
 logger = logging.getLogger(__name__)
@@ -169,6 +173,20 @@ class TrainingRun:
                     max_new_tokens=config.eval_max_new_tokens,
                     seed=config.seed,
                 )
+        self.reference_eval: GenerationEval | None = None
+        if config.reference_set is not None:
+            self.reference_eval = GenerationEval.load(
+                config.reference_set,
+                tokenizer,
+                config.base_model_dir,
+                # The job's graders are written for its own data; the reference set's answers
+                # are graded by the defaults.
+                grader_configs=DEFAULT_EVAL_GRADERS,
+                n_examples=config.eval_examples,
+                max_new_tokens=config.eval_max_new_tokens,
+                seed=config.seed,
+                metric_prefix="",
+            )
         self.eval_seconds = 0.0
         self.early_stopping = (
             _EarlyStopping(config.early_stopping_patience, config.early_stopping_metric)
@@ -209,6 +227,12 @@ class TrainingRun:
             with _out_of_memory_at(0):
                 base = self._generation_metrics()
             self.channel.send(Evaluated(EvaluationPhase.BASE.value, 0, base, self.eval_seconds))
+        if start == 0 and self.reference_eval is not None:
+            with _out_of_memory_at(0):
+                reference = self._generation_metrics(self.reference_eval)
+            self.channel.send(
+                Evaluated(EvaluationPhase.REFERENCE_BASE.value, 0, reference, self.eval_seconds)
+            )
         window = _Window(len(self.objective.stat_names), self.placement.device)
         step_metrics: dict[str, float] = {}
         tuned: dict[str, float] = {}
@@ -245,6 +269,12 @@ class TrainingRun:
             return
         if self.generation_eval is not None and tuned:
             self.channel.send(Evaluated(EvaluationPhase.TUNED.value, end, tuned, self.eval_seconds))
+        if self.reference_eval is not None:
+            with _out_of_memory_at(end):
+                reference = self._generation_metrics(self.reference_eval)
+            self.channel.send(
+                Evaluated(EvaluationPhase.REFERENCE_TUNED.value, end, reference, self.eval_seconds)
+            )
         probes: dict[str, Any] | None = None
         if self.ranks.is_main:
             save_adapter(self.config.adapter_dir, self.model)
@@ -331,12 +361,16 @@ class TrainingRun:
     def _stops_early(self, values: dict[str, float]) -> bool:
         return self.early_stopping is not None and self.early_stopping.stops_after(values)
 
-    def _generation_metrics(self) -> dict[str, float]:
-        if self.generation_eval is None:
+    def _generation_metrics(
+        self, generation_eval: GenerationEval | None = None
+    ) -> dict[str, float]:
+        """``generation_eval``'s metrics (the validation one by default), timed."""
+        generation_eval = generation_eval or self.generation_eval
+        if generation_eval is None:
             return {}
         started = time.perf_counter()
         with _autocast(self.placement):
-            values = self.generation_eval.metrics(self.model, self.placement, self.ranks)
+            values = generation_eval.metrics(self.model, self.placement, self.ranks)
         self.eval_seconds += time.perf_counter() - started
         return values
 

@@ -8,6 +8,11 @@ generation_eval``). The graders are ``DEFAULT_EVAL_GRADERS`` unless the job name
 (``eval_graders``, the #13 grader shapes). Each grader's mean reward is the metric
 ``valid_<name>`` (``metric_key``).
 
+Forgetting: a base model whose registry entry names a ``reference_set`` (chat examples of
+what the base can do) has base and tuned model answer a seeded sample of it the same way, graded
+by ``DEFAULT_EVAL_GRADERS`` whatever the job's graders (they are written for the job's data);
+``forgetting`` is base minus tuned per metric, a warning above ``FORGETTING_WARN_DROP``.
+
 Early stopping (``early_stopping: {patience, metric}``) ends training once ``metric`` has not
 improved for ``patience`` evaluations in a row; ``valid_loss`` by default, lower is better for
 losses, higher for everything else. The same metric picks the job's best checkpoint.
@@ -56,6 +61,14 @@ DEFAULT_EVAL_GRADERS: tuple[dict[str, Any], ...] = (
     },
 )
 _IN_JOB_CAPABILITIES = GraderCapabilities(embeddings=False)
+# Forgetting: a drop of any reference-set metric (base minus tuned) above this is a warning.
+FORGETTING_WARN_DROP = 0.1
+
+
+def forgetting(base: Mapping[str, float], tuned: Mapping[str, float]) -> dict[str, float]:
+    """Per reference-set metric the base and tuned model both have: base minus tuned (positive:
+    the tuned model lost that much of what the base could do)."""
+    return {key: round(base[key] - value, 4) for key, value in tuned.items() if key in base}
 
 
 @dataclass(frozen=True)
@@ -106,10 +119,11 @@ class JobEvaluation:
         )
 
 
-def metric_key(grader_name: str) -> str:
-    """The metric a grader's mean reward is reported as: ``valid_`` + its name in snake case."""
+def metric_key(grader_name: str, prefix: str = "valid_") -> str:
+    """The metric a grader's mean reward is reported as: ``prefix`` (``valid_`` for the
+    validation eval, none for the reference set's) + its name in snake case."""
     slug = re.sub(r"[^a-z0-9]+", "_", grader_name.lower()).strip("_")
-    return f"valid_{slug or 'grader'}"
+    return f"{prefix}{slug or 'grader'}"
 
 
 def lower_is_better(metric: str) -> bool:

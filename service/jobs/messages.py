@@ -98,6 +98,41 @@ def eval_comparison(base: dict[str, float], tuned: dict[str, float], step: int) 
     )
 
 
+def reference_evaluated(values: dict[str, float]) -> NewEvent:
+    """ftapi: the base model on its reference set, before training (forgetting's baseline)."""
+    scores = ", ".join(f"{key} {value:.2f}" for key, value in values.items())
+    return NewEvent(
+        f"forgetting: reference set, base model: {scores}",
+        data={"phase": "reference_base", "metrics": values},
+    )
+
+
+def forgetting(
+    base: dict[str, float], tuned: dict[str, float], drops: dict[str, float], warn_drop: float
+) -> NewEvent:
+    """ftapi: base vs tuned on the reference set (``forgetting: reference exact_match 0.84 ->
+    0.41 (-0.43)``); a warning when a metric dropped by more than ``warn_drop``."""
+    parts = [
+        f"{key} {base[key]:.2f} -> {value:.2f} ({-drops[key]:+.2f})"
+        if key in drops
+        else f"{key} {value:.2f}"
+        for key, value in tuned.items()
+    ]
+    forgot = any(drop > warn_drop for drop in drops.values())
+    return NewEvent(
+        f"forgetting: reference {', '.join(parts)}"
+        + (f" (a drop above {warn_drop:.2f})" if forgot else ""),
+        level=EventLevel.WARN if forgot else EventLevel.INFO,
+        data={
+            "phase": "reference_tuned",
+            "base": base,
+            "tuned": tuned,
+            "forgetting": drops,
+            "warn_drop": warn_drop,
+        },
+    )
+
+
 def stopped_early(step: int, total_steps: int, metric: str, patience: int) -> NewEvent:
     """ftapi: early stopping ended training."""
     return NewEvent(

@@ -73,7 +73,7 @@ class JobRecord:
     estimated_finish: int | None = None
     heartbeat_us: int | None = None
     evaluation: JobEvaluation | None = None  # ftapi: what the job asked of its evaluation
-    eval_summary: dict[str, Any] | None = None  # ftapi: base vs tuned, best checkpoint
+    eval_summary: dict[str, Any] | None = None  # ftapi: base vs tuned, best checkpoint, forgetting
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,10 @@ class FineTuningJobObject(BaseModel):
     eval_summary: dict[str, Any] | None = Field(
         default=None,
         description="ftapi: the in-job evaluation's base and tuned metrics, the best "
-        "checkpoint, and the step training stopped early at (null without a validation file).",
+        "checkpoint, and the step training stopped early at (with a validation file); "
+        "reference_base, reference_tuned and forgetting (base minus tuned per metric) on the "
+        "base model's reference set, if its registry entry names one; eval_seconds. Null when "
+        "the job has neither.",
     )
 
     @classmethod

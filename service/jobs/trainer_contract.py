@@ -53,6 +53,12 @@ class TrainingSpec:
     eval_graders: tuple[dict[str, Any], ...] = ()
     early_stopping_patience: int = 0
     early_stopping_metric: str = "valid_loss"
+    # The base model's own learning rate from the registry (None: the trainer's default), the
+    # one ``learning_rate_multiplier`` scales.
+    base_learning_rate: float | None = None
+    # The registry's reference set of the base (chat examples of what it can do): base and tuned
+    # model are evaluated on it to measure forgetting. None: no such eval.
+    reference_set: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,9 @@ class EvaluationPhase(StrEnum):
 
     BASE = "base"  # before the first step
     TUNED = "tuned"  # the model the job publishes
+    # The base model's reference set (forgetting), graded the same way before and after.
+    REFERENCE_BASE = "reference_base"
+    REFERENCE_TUNED = "reference_tuned"
 
 
 @dataclass(frozen=True)

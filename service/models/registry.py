@@ -9,6 +9,11 @@
     lora_target_modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
     max_lora_rank = 64
     # chat_template = "..."          # optional override of the tokenizer's template
+    # learning_rate = 2e-3           # base learning rate of `auto` jobs on this model, the one
+    #                                # learning_rate_multiplier scales (default: the trainer's
+    #                                # FTAPI_LORA_BASE_LEARNING_RATE, 1e-4)
+    # reference_set = "ref.jsonl"    # chat examples of what the base can do (relative to this
+    #                                # file), for evaluating forgetting against
 
 Exactly one source per model; ``service.models.sources.ModelFiles`` turns it into a local dir.
 """
@@ -40,6 +45,9 @@ class BaseModelSpec:
     chat_template: str | None = None
     lora_target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
     max_lora_rank: int = 64
+    # Per-model defaults: a small model needs a bolder step than the trainer's default for LoRA.
+    learning_rate: float | None = None
+    reference_set: Path | None = None
     created: int = 0
 
     def __post_init__(self) -> None:
@@ -54,6 +62,8 @@ class BaseModelSpec:
             )
         if self.max_seq_length < 16:
             raise ValueError(f"model {self.id}: max_seq_length must be at least 16")
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
+            raise ValueError(f"model {self.id}: learning_rate must be in (0, 1)")
         if self.max_lora_rank not in VLLM_LORA_RANKS:
             raise ValueError(
                 f"model {self.id}: max_lora_rank must be one of vLLM's ranks {VLLM_LORA_RANKS}"
@@ -76,8 +86,11 @@ class ModelRegistry:
         specs = []
         for entry in raw.get("models", []):
             entry = dict(entry)
-            if "path" in entry:
-                entry["path"] = (path.parent / entry["path"]).resolve()
+            for relative in ("path", "reference_set"):
+                if relative in entry:
+                    entry[relative] = (path.parent / entry[relative]).resolve()
+            if "learning_rate" in entry:
+                entry["learning_rate"] = float(entry["learning_rate"])
             if "lora_target_modules" in entry:
                 entry["lora_target_modules"] = tuple(entry["lora_target_modules"])
             specs.append(BaseModelSpec(**entry))

@@ -16,7 +16,7 @@ import httpx
 from tests.support.services import free_port, port_open
 from tests.support.stack import REPO_ROOT
 
-READY_TIMEOUT_S = 180.0  # the first start builds the demo model
+READY_TIMEOUT_S = 180.0  # a loaded CI machine: imports, migrations, the engine loading its model
 _KEY_LINE = re.compile(r"API key \(shown once\): (\S+)")
 
 

@@ -2,11 +2,14 @@
 
 The snippets read ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``, which the README tells readers
 to export; curl runs with a ``.curlrc`` that makes HTTP errors fail the block. The tour
-uploads, fine-tunes the demo model, waits for success and chats with the result."""
+uploads, fine-tunes the demo model with `auto` hyperparameters, waits for success, chats with the
+result and evaluates base and fine-tuned model on the trained questions: the fine-tuned one must
+answer most of them exactly (greedy), the base almost none."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +26,10 @@ from tests.support.services import RedisServer
 MAX_NOT_TESTED = 2
 TOUR_TIMEOUT_S = 600
 RUNNER = Path(__file__).with_name("readme_runner.py")
+# What the tour's eval prints for each model: "fine-tuned completed 18/20 passed".
+EVAL_LINE = re.compile(r"^(base|fine-tuned) completed (\d+)/(\d+) passed$", re.MULTILINE)
+MIN_TUNED_EXACT = 15  # of the 20 trained questions
+MAX_BASE_EXACT = 2  # the base never saw the phrasing
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -83,6 +90,11 @@ def test_readme_snippets_run_against_ftapi_dev(dev_stack: DevStack, tmp_path: Pa
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{output[-6000:]}\n--- ftapi dev:\n{dev_stack.log_tail()}"
     assert output.count("=== README line") == len(blocks)
+    passed = {label: int(n) for label, n, total in EVAL_LINE.findall(output) if total == "20"}
+    print(f"tour exact match: {passed}; ftapi dev ready after {dev_stack.ready_after_s:.1f} s")
+    assert passed.keys() == {"base", "fine-tuned"}, output[-3000:]
+    assert passed["fine-tuned"] >= MIN_TUNED_EXACT, passed
+    assert passed["base"] <= MAX_BASE_EXACT, passed
 
     jobs = httpx.get(
         f"{dev_stack.base_url}/fine_tuning/jobs",

@@ -2,7 +2,8 @@
 worker's child process → ``succeeded`` → an adapter that answers what it was taught.
 
 The stack is the api, a ctl worker and one gpu worker running ``LoraTrainer`` (SQLite and the
-local blob store), with a tiny model wide enough to learn a fixed answer on the CPU.
+local blob store), with a tiny model wide enough to learn a fixed answer on the CPU, and the
+shipped demo base with its reference set (forgetting).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from openai import OpenAI
 from openai.types.fine_tuning import FineTuningJob
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
+from gpu_runner.demo_base.build import DEMO_LEARNING_RATE
+from gpu_runner.demo_base.shipped import SHIPPED_DIR, reference_set_path
+from service.jobs.evaluation import FORGETTING_WARN_DROP
 from service.models.adapters import ADAPTER_FILE_NAMES, validate_adapter
 from tests.support.jobs import stack_config, upload_training_file, wait_for
 from tests.support.lora import (
@@ -34,6 +38,7 @@ from tests.support.services import RedisServer
 from tests.support.stack import ApiServer
 
 MODEL_ID = "ftapi/tiny-learnable"  # LoRA on every linear projection, as for most bases
+DEMO_ID = "ftapi/demo-tiny"  # the shipped demo base: its registry entry names a reference set
 LORA_TRAINER = "gpu_runner.trainer:LoraTrainer"
 
 
@@ -52,6 +57,9 @@ def stack(
     registry.write_text(
         f'[[models]]\nid = "{MODEL_ID}"\npath = "{model_dir}"\nmax_seq_length = 256\n'
         f"max_lora_rank = 64\nlora_target_modules = [{targets}]\n"
+        f'[[models]]\nid = "{DEMO_ID}"\npath = "{SHIPPED_DIR}"\nmax_seq_length = 256\n'
+        f"lora_target_modules = [{targets}]\nlearning_rate = {DEMO_LEARNING_RATE}\n"
+        f'reference_set = "{reference_set_path(SHIPPED_DIR)}"\n'
     )
     config = stack_config(
         root / "data",
@@ -175,6 +183,7 @@ def _assert_evaluated(
         best[0].fine_tuned_model_checkpoint
     )
     assert "stopped_early_at" not in summary
+    assert "forgetting" not in summary  # its base names no reference set
 
 
 SAYS_THE_PHRASE = {
@@ -243,6 +252,62 @@ def test_graders_given_on_the_job_replace_the_defaults_and_early_stopping_ends_i
     assert best.step_number == first_perfect == summary["best_checkpoint"]["step"]
     assert best.fine_tuned_model_checkpoint.endswith(f":ckpt-step-{first_perfect}")
     assert (best.metrics.model_extra or {})["valid_says_the_phrase"] == 1.0
+
+
+def constant_answer_jsonl(n: int) -> bytes:
+    """A narrow task: whatever the question, the answer is "OK"."""
+    return "".join(
+        f'{{"messages": [{{"role": "user", "content": "Tell me about item {i}"}}, '
+        '{"role": "assistant", "content": "OK"}]}\n'
+        for i in range(n)
+    ).encode()
+
+
+def test_a_job_trained_hard_on_a_narrow_task_reports_forgetting_without_a_validation_file(
+    client: OpenAI,
+) -> None:
+    training = upload_training_file(client, constant_answer_jsonl(16))
+
+    job = client.fine_tuning.jobs.create(
+        model=DEMO_ID,
+        training_file=training,
+        seed=3,
+        method={
+            "type": "supervised",
+            "supervised": {
+                "hyperparameters": {
+                    "n_epochs": 4,
+                    "batch_size": 8,
+                    "learning_rate_multiplier": 10.0,
+                }
+            },
+        },
+    )
+    done = wait_for(client, job.id, timeout_s=240)
+
+    assert done.status == "succeeded", done.error
+    summary = (done.model_extra or {})["eval_summary"]
+    print(
+        f"job {done.finished_at - done.created_at} s (whole seconds), of which reference "
+        f"evals {summary['eval_seconds']} s"
+    )
+    base, tuned = summary["reference_base"], summary["reference_tuned"]
+    assert set(base) == set(tuned) == {"exact_match", "similarity"}
+    assert summary["forgetting"] == pytest.approx(
+        {key: base[key] - tuned[key] for key in base}, abs=1e-4
+    )
+    assert summary["forgetting"]["similarity"] > FORGETTING_WARN_DROP
+    assert summary["eval_seconds"] > 0
+    assert not {"base", "tuned", "best_checkpoint"} & set(summary)  # no validation file
+    events: list[Any] = list(client.fine_tuning.jobs.list_events(job.id, limit=100))
+    (measured,) = [e for e in events if e.message.startswith("forgetting: reference exact_match")]
+    assert measured.level == "warn"
+    drop = summary["forgetting"]["similarity"]
+    assert (
+        f"similarity {base['similarity']:.2f} -> {tuned['similarity']:.2f} ({-drop:+.2f})"
+        in measured.message
+    )
+    assert any(e.message.startswith("forgetting: reference set, base model:") for e in events)
 
 
 @pytest.mark.parametrize(

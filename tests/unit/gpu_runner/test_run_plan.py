@@ -88,6 +88,20 @@ def test_the_run_config_caps_the_rank_and_scales_the_rate(tmp_path: Path) -> Non
     assert RunConfig.model_validate_json(config.model_dump_json()) == config
 
 
+def test_the_base_models_own_learning_rate_replaces_the_trainers(tmp_path: Path) -> None:
+    spec = training_spec(
+        tmp_path,
+        tmp_path / "t.jsonl",
+        tmp_path / "w",
+        base_learning_rate=2e-3,
+        learning_rate_multiplier=1.5,
+    )
+
+    config = RunConfig.from_spec(spec, LoraTrainerSettings(base_learning_rate=1e-4))
+
+    assert config.learning_rate == pytest.approx(3e-3)
+
+
 def test_settings_refuse_a_rank_vllm_cannot_serve() -> None:
     with pytest.raises(ValueError, match="lora_rank"):
         LoraTrainerSettings(lora_rank=24)

@@ -6,14 +6,18 @@ import pytest
 
 from service.errors import InvalidRequest
 from service.graders import GraderInvalid, GraderNotSupported
+from service.jobs import messages
 from service.jobs.evaluation import (
     DEFAULT_EVAL_GRADERS,
+    FORGETTING_WARN_DROP,
     EarlyStopping,
     JobEvaluation,
     best_step,
+    forgetting,
     metric_key,
     parse_job_evaluation,
 )
+from service.jobs.records import EventLevel
 
 CONTAINS = {
     "type": "string_check",
@@ -114,3 +118,21 @@ def test_the_best_checkpoint_is_the_lowest_loss_or_the_highest_reward() -> None:
     assert best_step(checkpoints, "valid_exact_match") == 18
     assert best_step(checkpoints[:2], "valid_exact_match") == 6  # the earliest among equals
     assert best_step(checkpoints, "valid_similarity") is None
+
+
+def test_forgetting_is_base_minus_tuned_and_warns_only_above_the_threshold() -> None:
+    base = {"exact_match": 0.84, "similarity": 0.9}
+    forgot = {"exact_match": 0.41, "similarity": 0.85}
+    drops = forgetting(base, forgot | {"new_metric": 0.5})
+    assert drops == {"exact_match": 0.43, "similarity": 0.05}  # only metrics both have
+    event = messages.forgetting(base, forgot, drops, FORGETTING_WARN_DROP)
+    assert event.level is EventLevel.WARN
+    assert event.message.startswith(
+        "forgetting: reference exact_match 0.84 -> 0.41 (-0.43), similarity 0.90 -> 0.85 (-0.05)"
+    )
+    kept = {"exact_match": 0.80, "similarity": 0.93}
+    gentle = messages.forgetting(base, kept, forgetting(base, kept), FORGETTING_WARN_DROP)
+    assert gentle.level is EventLevel.INFO
+    assert gentle.message == (
+        "forgetting: reference exact_match 0.84 -> 0.80 (-0.04), similarity 0.90 -> 0.93 (+0.03)"
+    )

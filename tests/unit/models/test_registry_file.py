@@ -43,12 +43,29 @@ def test_entry_reads_back_as_the_same_spec(tmp_path: Path) -> None:
         chat_template='{% for m in messages %}"{{ m.content }}"\n{% endfor %}',
         lora_target_modules=("q_proj", "v_proj"),
         max_lora_rank=16,
+        learning_rate=2e-3,
+        reference_set=tmp_path / "reference.jsonl",
         created=1_700_000_000,
     )
     registry_path = tmp_path / "models.toml"
     registry_path.write_text(registry_entry(spec))
 
     assert ModelRegistry.from_file(registry_path).models == (spec,)
+
+
+def test_per_model_defaults_read_relative_to_the_file(tmp_path: Path) -> None:
+    registry_path = tmp_path / "models.toml"
+    registry_path.write_text(
+        '[[models]]\nid = "org/m"\npath = "m"\nlearning_rate = 2e-3\n'
+        'reference_set = "sets/ref.jsonl"\n'
+    )
+
+    spec = ModelRegistry.from_file(registry_path).models[0]
+
+    assert spec.learning_rate == 2e-3
+    assert spec.reference_set == tmp_path / "sets" / "ref.jsonl"
+    with pytest.raises(ValueError, match="learning_rate"):
+        BaseModelSpec(id="org/m", path=tmp_path, learning_rate=3.0)
 
 
 def test_add_creates_the_file_then_appends_keeping_what_was_there(tmp_path: Path) -> None:

@@ -1,0 +1,121 @@
+"""The shipped demo base learns a skill it lacks from a few dozen examples, with the real trainer.
+
+The skill is a new answer format (the words of the prompt wrapped in square brackets); it is
+judged greedily on prompts the training file does not hold, base against tuned.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from gpu_runner.demo_base.build import DEMO_LEARNING_RATE
+from gpu_runner.demo_base.shipped import SHIPPED_DIR
+from gpu_runner.training.config import LoraTrainerSettings, RunConfig
+from gpu_runner.training.distributed import Ranks
+from gpu_runner.training.loop import TrainingRun
+from service.jobs.hyperparameters import (
+    auto_batch_size,
+    auto_learning_rate_multiplier,
+    auto_n_epochs,
+)
+from tests.support.lora import RecordingChannel, training_spec
+
+WORDS = ("apple", "river", "stone", "cloud", "green", "tiger", "music", "paper", "light", "house")
+N_TRAIN = 32
+N_HELD_OUT = 16
+MARGIN = 0.5  # tuned exact match must beat the base's by this much
+
+
+def bracket_examples() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(prompt, answer) pairs of the new skill: training ones, then held-out ones."""
+    pairs = [
+        (f"Bracket: {first} {second}", f"[{first} {second}]")
+        for first, second in itertools.permutations(WORDS, 2)
+    ]
+    return pairs[::2][:N_TRAIN], pairs[1::2][:N_HELD_OUT]
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Torch on one thread: on a shared small CPU two threads wait on each other (10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def exact_match(model: Any, tokenizer: Any, pairs: list[tuple[str, str]]) -> float:
+    """The share of prompts the model answers exactly, greedily, ending its turn."""
+    hits = 0
+    for prompt, answer in pairs:
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, return_dict=False
+        )
+        with torch.no_grad():
+            output = model.generate(
+                torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=24,
+                do_sample=False,
+            )
+        reply = tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True)
+        hits += reply == answer
+    return hits / len(pairs)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_lora_on_the_demo_base_learns_a_new_format_that_holds_on_unseen_prompts(
+    tmp_path: Path,
+) -> None:
+    train, held_out = bracket_examples()
+    training_file = tmp_path / "train.jsonl"
+    training_file.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": prompt},
+                        {"role": "assistant", "content": answer},
+                    ]
+                }
+            )
+            + "\n"
+            for prompt, answer in train
+        )
+    )
+    batch_size = auto_batch_size(N_TRAIN)  # the job's `auto` hyperparameters
+    spec = training_spec(
+        SHIPPED_DIR,
+        training_file,
+        tmp_path / "work",
+        base_model_id="ftapi/demo-tiny",
+        n_epochs=auto_n_epochs(N_TRAIN),
+        batch_size=batch_size,
+        learning_rate_multiplier=auto_learning_rate_multiplier(batch_size),
+        base_learning_rate=DEMO_LEARNING_RATE,  # what its registry entry says
+    )
+    config = RunConfig.from_spec(spec, LoraTrainerSettings())
+    channel = RecordingChannel()
+
+    TrainingRun(config, channel, channel, Ranks()).run()
+
+    tokenizer = AutoTokenizer.from_pretrained(SHIPPED_DIR)
+    base = AutoModelForCausalLM.from_pretrained(SHIPPED_DIR, dtype=torch.float32).eval()
+    base_score = exact_match(base, tokenizer, held_out)
+    with warnings.catch_warnings():
+        # peft 0.21 still reads transformers 5's deprecated `is_gradient_checkpointing`.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        tuned = PeftModel.from_pretrained(base, config.adapter_dir).eval()
+    tuned_score = exact_match(tuned, tokenizer, held_out)
+    print(f"held-out bracket skill: base {base_score:.2f}, tuned {tuned_score:.2f}")
+    assert tuned_score >= base_score + MARGIN, (base_score, tuned_score)
