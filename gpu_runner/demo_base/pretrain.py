@@ -38,7 +38,7 @@ class PretrainConfig:
     heads: int = 4
     kv_heads: int = 4
     max_position_embeddings: int = 256
-    steps: int = 1500
+    steps: int = 3500
     batch_size: int = 24
     peak_learning_rate: float = 3e-3
     warmup_steps: int = 30

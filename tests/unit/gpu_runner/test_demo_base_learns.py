@@ -1,12 +1,13 @@
 """The shipped demo base learns a skill it lacks from a few dozen examples, with the real trainer.
 
-The skill is a new answer format (the words of the prompt wrapped in square brackets); it is
-judged greedily on prompts the training file does not hold, base against tuned.
+The skill is a new question with a one-word answer that depends on the input: "Loud or quiet:
+RIVER" → "loud", "... river" → "quiet". It is judged greedily on words the training file does not
+hold, base against tuned. (Copying a word into a new answer format is beyond this toy base: it
+copies poorly, see the README's figures.)
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import warnings
 from collections.abc import Iterator
@@ -30,19 +31,28 @@ from service.jobs.hyperparameters import (
 )
 from tests.support.lora import RecordingChannel, training_spec
 
-WORDS = ("apple", "river", "stone", "cloud", "green", "tiger", "music", "paper", "light", "house")
-N_TRAIN = 32
-N_HELD_OUT = 16
+WORDS = (
+    "apple", "river", "stone", "cloud", "green", "tiger", "music", "paper", "light", "house",
+    "bread", "chair", "ocean", "plant", "smile", "train", "water", "zebra", "night", "table",
+    "mango", "lemon", "eagle", "quiet", "brave", "sugar", "pilot", "robot", "spark", "delta",
+)  # fmt: skip
+TEMPLATES = ("Loud or quiet: {w}", "Is this loud or quiet? {w}")
+N_TRAIN_WORDS = 10  # 40 training examples; the other 20 words are held out
 MARGIN = 0.5  # tuned exact match must beat the base's by this much
 
 
-def bracket_examples() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def loudness_examples() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(prompt, answer) pairs of the new skill: training ones, then held-out ones."""
-    pairs = [
-        (f"Bracket: {first} {second}", f"[{first} {second}]")
-        for first, second in itertools.permutations(WORDS, 2)
-    ]
-    return pairs[::2][:N_TRAIN], pairs[1::2][:N_HELD_OUT]
+
+    def pairs(words: tuple[str, ...]) -> list[tuple[str, str]]:
+        return [
+            (template.format(w=shown), label)
+            for word in words
+            for shown, label in ((word.upper(), "loud"), (word, "quiet"))
+            for template in TEMPLATES
+        ]
+
+    return pairs(WORDS[:N_TRAIN_WORDS]), pairs(WORDS[N_TRAIN_WORDS:])
 
 
 @pytest.fixture
@@ -77,7 +87,7 @@ def exact_match(model: Any, tokenizer: Any, pairs: list[tuple[str, str]]) -> flo
 def test_lora_on_the_demo_base_learns_a_new_format_that_holds_on_unseen_prompts(
     tmp_path: Path,
 ) -> None:
-    train, held_out = bracket_examples()
+    train, held_out = loudness_examples()
     training_file = tmp_path / "train.jsonl"
     training_file.write_text(
         "".join(
@@ -93,13 +103,13 @@ def test_lora_on_the_demo_base_learns_a_new_format_that_holds_on_unseen_prompts(
             for prompt, answer in train
         )
     )
-    batch_size = auto_batch_size(N_TRAIN)  # the job's `auto` hyperparameters
+    batch_size = auto_batch_size(len(train))  # the job's `auto` hyperparameters
     spec = training_spec(
         SHIPPED_DIR,
         training_file,
         tmp_path / "work",
         base_model_id="ftapi/demo-tiny",
-        n_epochs=auto_n_epochs(N_TRAIN),
+        n_epochs=auto_n_epochs(len(train)),
         batch_size=batch_size,
         learning_rate_multiplier=auto_learning_rate_multiplier(batch_size),
         base_learning_rate=DEMO_LEARNING_RATE,  # what its registry entry says
@@ -117,5 +127,5 @@ def test_lora_on_the_demo_base_learns_a_new_format_that_holds_on_unseen_prompts(
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
         tuned = PeftModel.from_pretrained(base, config.adapter_dir).eval()
     tuned_score = exact_match(tuned, tokenizer, held_out)
-    print(f"held-out bracket skill: base {base_score:.2f}, tuned {tuned_score:.2f}")
+    print(f"held-out loudness skill: base {base_score:.2f}, tuned {tuned_score:.2f}")
     assert tuned_score >= base_score + MARGIN, (base_score, tuned_score)
