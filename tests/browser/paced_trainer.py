@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gpu_runner.trainer import LoraTrainer
 from service.jobs.trainer_contract import (
+    EvaluationReport,
     StepMetrics,
     StopReason,
     TrainingControl,
@@ -23,7 +24,7 @@ from service.jobs.trainer_contract import (
 
 
 class _PacedControl:
-    """Waits ``pace_s`` before passing each step's metrics on."""
+    """Waits ``pace_s`` before passing each step's metrics on; passes the rest on at once."""
 
     def __init__(self, control: TrainingControl, pace_s: float) -> None:
         self._control = control
@@ -32,6 +33,9 @@ class _PacedControl:
     async def report_metrics(self, metrics: StepMetrics) -> None:
         await asyncio.sleep(self._pace_s)
         await self._control.report_metrics(metrics)
+
+    async def report_evaluation(self, report: EvaluationReport) -> None:
+        await self._control.report_evaluation(report)
 
     async def save_checkpoint(self, step: int, directory: Path, metrics: dict[str, float]) -> None:
         await self._control.save_checkpoint(step, directory, metrics)
