@@ -123,6 +123,52 @@ def test_the_event_stream_reader_handles_split_chunks_crlf_and_comments(
     ]
 
 
+EVALUATION_VIEW_SCRIPT = """
+const [summary, done] = [arguments[0], arguments[arguments.length - 1]];
+import("/console/js/job_eval.js").then(({ evaluationView }) => {
+  const parts = evaluationView(summary, (name) => document.createTextNode(name));
+  const cells = (part, css) => [...part.querySelectorAll(css)].map((row) =>
+    [...row.children].map((cell) => cell.textContent));
+  done(parts.map((part) => ({
+    set: part.dataset.set ?? null,
+    rows: cells(part, "tbody tr"),
+    facts: part.matches("dl.facts") ? [...part.children].map((term) => term.textContent) : [],
+  })));
+}).catch((error) => done(String(error)));
+"""
+
+
+def test_the_evaluation_view_draws_forgetting_figures_only_when_the_summary_has_them(
+    console: Console, console_stack: ConsoleStack
+) -> None:
+    console.open("jobs")
+    summary = {
+        "base": {"valid_exact_match": 0.0, "valid_similarity": 0.3},
+        "tuned": {"valid_exact_match": 0.75, "valid_similarity": 0.9},
+        "tuned_step": 8,
+        "best_checkpoint": {"step": 4, "metric": "valid_loss", "value": 0.5,
+                            "fine_tuned_model_checkpoint": "ft:m:o::ftjob-1:ckpt-step-4"},
+    }  # fmt: skip
+    plain = console.driver.execute_async_script(EVALUATION_VIEW_SCRIPT, summary)
+    assert [part["set"] for part in plain] == [None, None], plain
+    assert plain[0]["rows"] == [
+        ["exact match", "0", "0.75", "+0.75"],
+        ["similarity", "0.3", "0.9", "+0.6"],
+    ]
+    best = ["Best checkpoint", "ft:m:o::ftjob-1:ckpt-step-4 step 4, valid_loss 0.5"]
+    assert plain[1]["facts"] == best
+
+    forgetting = summary | {
+        "reference_base": {"valid_similarity": 0.8},
+        "reference_tuned": {"valid_similarity": 0.6},
+        "forgetting": {"valid_similarity": 0.2},
+    }
+    drawn = console.driver.execute_async_script(EVALUATION_VIEW_SCRIPT, forgetting)
+    assert [part["set"] for part in drawn] == [None, "reference", None], drawn
+    assert drawn[1]["rows"] == [["similarity", "0.8", "0.6", "-0.2"]]
+    assert drawn[2]["facts"] == ["Forgetting (similarity)", "0.2", *best]
+
+
 def test_sign_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_tab(
     console: Console, console_stack: ConsoleStack
 ) -> None:
