@@ -16,6 +16,7 @@ from cli.client.connection import (
     api_session,
     fail,
 )
+from cli.client.job_eval import summary_lines
 from cli.client.tables import format_timestamp, print_fields, print_json, print_table, show
 from cli.client.watch import watch_job
 
@@ -88,6 +89,8 @@ def _finish_watch(api: ApiClient, job_id: str, json_output: bool) -> None:
     job = watch_job(api, job_id, json_lines=json_output)
     status = shown_status(job)
     if not json_output:
+        for line in summary_lines(job.get("eval_summary")):
+            typer.echo(line)
         typer.echo(f"{job_id} {status}" + _outcome(job))
     if status != "succeeded":
         raise typer.Exit(1)

@@ -3,7 +3,8 @@
 In a terminal one status line is redrawn in place under the job's messages; piped or logged,
 messages print as lines and the status line at most every ``PLAIN_STATUS_INTERVAL_S`` (and
 before the next message), so a long job does not flood a log. ``--json`` prints each event as
-one JSON line instead.
+one JSON line instead. A metrics event with graded validation metrics (an evaluated checkpoint)
+also prints as its own line (``step 12  valid_exact_match 0.75  valid_similarity 0.91``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.text import Text
 from cli.client.connection import ApiClient
 from cli.client.eta import StepEta
 from cli.client.event_stream import follow_job_events
+from cli.client.job_eval import checkpoint_eval_line
 from cli.client.sparkline import sparkline
 from cli.client.tables import format_timestamp
 from cli.client.units import format_duration
@@ -83,6 +85,10 @@ def watch_job(api: ApiClient, job_id: str, *, json_lines: bool = False) -> dict[
     return api.get(f"fine_tuning/jobs/{job_id}")
 
 
+def _eval_line(event: dict[str, Any]) -> str | None:
+    return checkpoint_eval_line(event.get("data") or {}) if event.get("type") == "metrics" else None
+
+
 def _watch_plain(api: ApiClient, job_id: str) -> None:
     status = TrainingStatus()
     shown_at = float("-inf")
@@ -93,6 +99,11 @@ def _watch_plain(api: ApiClient, job_id: str) -> None:
                 typer.echo(status.line())
                 pending = False
             typer.echo(_message_line(event))
+            continue
+        if (eval_line := _eval_line(event)) is not None:  # its step's line, then its scores
+            typer.echo(status.line())
+            typer.echo(eval_line)
+            shown_at, pending = time.monotonic(), False
             continue
         pending = True
         if time.monotonic() - shown_at >= PLAIN_STATUS_INTERVAL_S:
@@ -109,6 +120,8 @@ def _watch_live(api: ApiClient, job_id: str) -> None:
         for event in follow_job_events(api, job_id):
             if status.observe(event):
                 live.update(Text(status.line()), refresh=True)
+                if (eval_line := _eval_line(event)) is not None:
+                    live.console.print(Text(eval_line))
             else:
                 live.console.print(Text(_message_line(event)))
     if status.step is not None:

@@ -24,7 +24,7 @@ from service.jobs.trainer_contract import (
 
 
 class _PacedControl:
-    """Waits ``pace_s`` before passing each step's metrics on."""
+    """Waits ``pace_s`` before passing each step's metrics on; passes the rest on at once."""
 
     def __init__(self, control: TrainingControl, pace_s: float) -> None:
         self._control = control

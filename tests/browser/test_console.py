@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -122,6 +123,52 @@ def test_the_event_stream_reader_handles_split_chunks_crlf_and_comments(
     ]
 
 
+EVALUATION_VIEW_SCRIPT = """
+const [summary, done] = [arguments[0], arguments[arguments.length - 1]];
+import("/console/js/job_eval.js").then(({ evaluationView }) => {
+  const parts = evaluationView(summary, (name) => document.createTextNode(name));
+  const cells = (part, css) => [...part.querySelectorAll(css)].map((row) =>
+    [...row.children].map((cell) => cell.textContent));
+  done(parts.map((part) => ({
+    set: part.dataset.set ?? null,
+    rows: cells(part, "tbody tr"),
+    facts: part.matches("dl.facts") ? [...part.children].map((term) => term.textContent) : [],
+  })));
+}).catch((error) => done(String(error)));
+"""
+
+
+def test_the_evaluation_view_draws_forgetting_figures_only_when_the_summary_has_them(
+    console: Console, console_stack: ConsoleStack
+) -> None:
+    console.open("jobs")
+    summary = {
+        "base": {"valid_exact_match": 0.0, "valid_similarity": 0.3},
+        "tuned": {"valid_exact_match": 0.75, "valid_similarity": 0.9},
+        "tuned_step": 8,
+        "best_checkpoint": {"step": 4, "metric": "valid_loss", "value": 0.5,
+                            "fine_tuned_model_checkpoint": "ft:m:o::ftjob-1:ckpt-step-4"},
+    }  # fmt: skip
+    plain = console.driver.execute_async_script(EVALUATION_VIEW_SCRIPT, summary)
+    assert [part["set"] for part in plain] == [None, None], plain
+    assert plain[0]["rows"] == [
+        ["exact match", "0", "0.75", "+0.75"],
+        ["similarity", "0.3", "0.9", "+0.6"],
+    ]
+    best = ["Best checkpoint", "ft:m:o::ftjob-1:ckpt-step-4 step 4, valid_loss 0.5"]
+    assert plain[1]["facts"] == best
+
+    forgetting = summary | {
+        "reference_base": {"valid_similarity": 0.8},
+        "reference_tuned": {"valid_similarity": 0.6},
+        "forgetting": {"valid_similarity": 0.2},
+    }
+    drawn = console.driver.execute_async_script(EVALUATION_VIEW_SCRIPT, forgetting)
+    assert [part["set"] for part in drawn] == [None, "reference", None], drawn
+    assert drawn[1]["rows"] == [["similarity", "0.8", "0.6", "-0.2"]]
+    assert drawn[2]["facts"] == ["Forgetting (similarity)", "0.2", *best]
+
+
 def test_sign_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_tab(
     console: Console, console_stack: ConsoleStack
 ) -> None:
@@ -230,7 +277,8 @@ def test_a_job_started_in_the_console_draws_its_loss_live_until_it_succeeds(
     seen: list[int] = []
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while (status := console.find("#job-status").get_attribute("data-status")) != "succeeded":
-        assert status not in ("failed", "cancelled"), status
+        if status in ("failed", "cancelled"):
+            raise AssertionError(f"{status}: {console_stack.sdk.fine_tuning.jobs.retrieve(job_id)}")
         assert time.monotonic() < deadline, f"job still {status}; loss points seen: {seen}"
         points = int(console.find("figure[data-chart=loss]").get_attribute("data-points"))
         if not seen or points != seen[-1]:
@@ -259,6 +307,7 @@ def test_a_job_started_in_the_console_draws_its_loss_live_until_it_succeeds(
     ) == len(metrics)
     assert console.wait_for("tr[data-step]")  # the epoch-end checkpoint, with its playground link
     assert console.find("ol.event-log").text.count("Step ") == len(metrics)
+    _shows_the_evaluation_and_the_best_checkpoint(console, console_stack, job_id, metrics)
     console.screenshot("desktop-job")
 
     console.open("jobs")
@@ -268,6 +317,35 @@ def test_a_job_started_in_the_console_draws_its_loss_live_until_it_succeeds(
     assert console.find_all(f"tr[data-job-id={job_id}]") == []
     console.choose("select[name=status]", value="")
     console.screenshot("desktop-jobs")
+
+
+def _shows_the_evaluation_and_the_best_checkpoint(
+    console: Console, console_stack: ConsoleStack, job_id: str, metrics: list[Any]
+) -> None:
+    """The job (it has a validation file) shows base vs tuned as its ``eval_summary`` has them,
+    its graded scores per evaluated step on a chart (the base's at step 0), and its best
+    checkpoint by name, marked in the checkpoint list."""
+    summary = console_stack.sdk.fine_tuning.jobs.retrieve(job_id).model_extra["eval_summary"]
+    assert set(summary["base"]) == {"valid_exact_match", "valid_similarity"}, summary
+    for key in summary["base"]:
+
+        def values(key: str = key) -> list[float]:
+            row = console.find(f"#main tr[data-metric={key}]")
+            return [float(cell.text) for cell in row.find_elements(By.CSS_SELECTOR, "td.num")[:2]]
+
+        shown = wait_until(values, 10, f"the {key} row")
+        assert shown == pytest.approx([summary["base"][key], summary["tuned"][key]], abs=1e-3)
+    graded = sum(("valid_exact_match" in m) + ("valid_similarity" in m) for m in metrics)
+    chart = console.find("figure[data-chart=evaluation]")
+    assert int(chart.get_attribute("data-points")) == graded + 2  # + the base's two at step 0
+    best = summary["best_checkpoint"]["fine_tuned_model_checkpoint"]
+    assert best.endswith(f":ckpt-step-{summary['best_checkpoint']['step']}")
+    assert console.read("#best-checkpoint").startswith(best)
+    marked = console.wait_for("tr[data-best=true]")
+    assert marked.get_attribute("data-step") == str(summary["best_checkpoint"]["step"])
+    assert best in marked.text
+    assert "best" in marked.find_element(By.CSS_SELECTOR, ".badge").text
+    assert len(console.find_all("tr[data-best=true]")) == 1
 
 
 def test_the_playground_streams_a_fine_tuned_model_beside_its_base(

@@ -13,6 +13,10 @@ where every attempt appends ``start``/``end`` lines (to prove no job ran twice; 
 names the adapter it started from, ``-`` for none, and ``pid=`` the worker);
 ``FTAPI_TEST_TRAINER_PADDING_BYTES`` adds a ``padding.bin`` of that size to every checkpoint and
 to the final adapter (a stand-in for real weights, to fill a disk).
+``FTAPI_TEST_TRAINER_EVAL=1`` makes a job with a validation file report an in-job evaluation as
+the real trainer does: the base before the first step, graded ``valid_exact_match`` and
+``valid_similarity`` (rising with the step) beside each epoch's ``valid_loss``, and the tuned
+model at the end.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import random
 from pathlib import Path
 
 from service.jobs.trainer_contract import (
+    EvaluationPhase,
+    EvaluationReport,
     StepMetrics,
     StopReason,
     TrainingControl,
@@ -52,6 +58,13 @@ class DeterministicTrainer:
             initial = (spec.initial_adapter_dir / "adapter_model.safetensors").read_text()
         _log(f"start {spec.job_id} from={start} pid={os.getpid()} initial={initial}")
         metrics: dict[str, float] = {}
+        evaluates = (
+            spec.validation_file is not None and os.environ.get("FTAPI_TEST_TRAINER_EVAL") == "1"
+        )
+        if evaluates and start == 0:
+            await control.report_evaluation(
+                EvaluationReport(EvaluationPhase.BASE, 0, _graded(0, total), seconds=0.01)
+            )
         for step in range(start + 1, total + 1):
             reason = control.stop_requested()
             if reason is not None:
@@ -69,9 +82,15 @@ class DeterministicTrainer:
             if spec.validation_file is not None and step % steps_per_epoch == 0:
                 metrics["valid_loss"] = _loss(spec.seed + 1, step)
                 metrics["valid_mean_token_accuracy"] = min(1.0, step / total)
+                if evaluates:
+                    metrics |= _graded(step, total)
             await control.report_metrics(StepMetrics(step=step, total_steps=total, values=metrics))
             if step % steps_per_epoch == 0 and step < total:
                 await control.save_checkpoint(step, self._checkpoint(spec, step), metrics)
+        if evaluates:
+            await control.report_evaluation(
+                EvaluationReport(EvaluationPhase.TUNED, total, _graded(total, total), seconds=0.02)
+            )
         adapter = _write_adapter(
             spec, spec.workdir / "adapter", f"weights-{spec.seed}", trained_by_pid=os.getpid()
         )
@@ -114,6 +133,15 @@ def _write_adapter(
 def _loss(seed: int, step: int) -> float:
     jitter = random.Random(seed * 1_000_003 + step).uniform(-0.02, 0.02)
     return round(2.0 * 0.9**step + 0.1 + jitter, 6)
+
+
+def _graded(step: int, total: int) -> dict[str, float]:
+    """Generation-eval scores that rise from the base (step 0) to the last step."""
+    progress = step / total
+    return {
+        "valid_exact_match": round(0.75 * progress, 4),
+        "valid_similarity": round(0.3 + 0.6 * progress, 4),
+    }
 
 
 def _log(line: str) -> None:

@@ -1,6 +1,7 @@
 """One live stack for the CLI tests, and the ``ftapi`` command run as users run it.
 
-The api with a ctl worker and a gpu worker (the deterministic test trainer), plus the local
+The api with a ctl worker and a gpu worker (the deterministic test trainer, reporting an in-job
+evaluation for a job with a validation file), plus the local
 engine serving the tiny model and its adapter agent, so ``ftapi chat`` has something to talk to.
 Direct file uploads are capped at ``MAX_FILE_BYTES``, which only the Uploads API can go past.
 """
@@ -69,6 +70,7 @@ def cli_stack(
         FTAPI_LIMITS__MAX_FILE_BYTES=str(MAX_FILE_BYTES),
         FTAPI_SERVING__AGENT_URLS=json.dumps([agent.url]),
         FTAPI_SERVING__AGENT_API_KEY=AGENT_KEY,
+        FTAPI_TEST_TRAINER_EVAL="1",  # a job with a validation file reports an in-job eval
     )
     api = ApiServer(config, gpu_workers=1)
     with serving_running(api, engine, agent):

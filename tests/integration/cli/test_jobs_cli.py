@@ -26,10 +26,10 @@ def _api(ftapi: Ftapi) -> httpx.Client:
     )
 
 
-def _training_file(ftapi: Ftapi, n_examples: int) -> str:
+def _training_file(ftapi: Ftapi, n_examples: int, *, answer: str = "the answer") -> str:
     """A processed training file (uploaded directly: `ftapi files upload` has its own tests)."""
     with _api(ftapi) as api:
-        files = {"file": ("train.jsonl", chat_jsonl(n_examples))}
+        files = {"file": ("train.jsonl", chat_jsonl(n_examples, answer=answer))}
         file = api.post("files", data={"purpose": "fine-tune"}, files=files).json()
         deadline = time.monotonic() + WAIT_TIMEOUT_S
         while file["status"] == "uploaded" and time.monotonic() < deadline:
@@ -98,6 +98,46 @@ def test_create_and_watch_exits_0_with_the_loss_sparkline_then_models_list_and_d
     assert again_deleted.returncode == 1
     assert again_deleted.stderr.startswith("error: ")
     assert again_deleted.stderr.strip().endswith("(model_not_found)")
+
+
+def test_watch_prints_each_evaluated_checkpoint_then_base_vs_tuned_and_the_best_checkpoint(
+    ftapi: Ftapi,
+) -> None:
+    training_file = _training_file(ftapi, 12)  # two steps an epoch at batch size 6
+    validation_file = _training_file(ftapi, 4, answer="valid")
+    created = ftapi(
+        "jobs", "create", "--model", TINY_MODEL_ID, "--training-file", training_file,
+        "--validation-file", validation_file, "--n-epochs", "2", "--batch-size", "6", "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    job_id = json.loads(created.stdout)["id"]
+
+    watched = ftapi("jobs", "watch", job_id)
+
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    lines = watched.stdout.splitlines()
+    # The deterministic trainer's scores: exact match 0.75 * step / 4, similarity 0.3 + 0.6 * it.
+    assert any(
+        line.endswith("eval: base model: exact_match 0.00, similarity 0.30") for line in lines
+    )
+    step_2 = "step 2  valid_exact_match 0.38  valid_similarity 0.60"
+    step_4 = "step 4  valid_exact_match 0.75  valid_similarity 0.90"
+    compared = "eval: exact_match 0.00 -> 0.75, similarity 0.30 -> 0.90"
+    order = [
+        next(i for i, line in enumerate(lines) if line == step_2),
+        next(i for i, line in enumerate(lines) if line == step_4),
+        next(i for i, line in enumerate(lines) if line.endswith(compared)),
+    ]
+    assert order == sorted(order), lines
+    assert lines[order[0] - 1].startswith("step 2/4  loss ")  # each step's line, then its scores
+    assert "eval          base  tuned" in lines, lines
+    summary = lines[lines.index("eval          base  tuned") : -1]
+    checkpoint = _job(ftapi, job_id)["fine_tuned_model"] + ":ckpt-step-2"
+    best = summary[-1]
+    assert summary[1:3] == ["exact_match   0.00   0.75", "similarity    0.30   0.90"], lines
+    assert best.startswith("best checkpoint: step 2 (valid_loss ")
+    assert best.endswith(f"): {checkpoint}")
+    assert lines[-1].startswith(f"{job_id} succeeded: ft:")
 
 
 def test_cancel_then_watch_exits_non_zero_and_list_and_get_show_it(

@@ -1,10 +1,12 @@
-// Job detail: live loss, accuracy and learning-rate charts fed by the SSE event stream, the
-// checkpoints with their metrics, the event log, hyperparameters, the error, and the controls.
+// Job detail: live loss, accuracy, learning-rate and in-job eval charts fed by the SSE event
+// stream, the evaluation's base vs tuned table, the checkpoints with their metrics (the best one
+// marked), the event log, hyperparameters, the error, and the controls.
 
 import { ApiError } from "../api.js";
 import { LineChart } from "../chart.js";
 import { badge, confirmDialog, facts, h, notice, replaceChildren, table } from "../dom.js";
 import * as format from "../format.js";
+import { evaluationView } from "../job_eval.js";
 
 const JOB_REFRESH_MS = 3000;
 const MAX_RECONNECT_DELAY_MS = 10000;
@@ -46,10 +48,20 @@ export function render({ api, params: [jobId], announce }) {
       ],
     }),
     learningRate: new LineChart({ title: "Learning rate", series: [{ key: "learning_rate", label: "Learning rate" }] }),
+    // The default graders' scores per evaluated checkpoint; the base model's at step 0.
+    evaluation: new LineChart({
+      title: "Validation answers (generated)",
+      series: [
+        { key: "valid_exact_match", label: "Exact match" },
+        { key: "valid_similarity", label: "Similarity" },
+      ],
+    }),
   };
   charts.loss.element.dataset.chart = "loss";
   charts.accuracy.element.dataset.chart = "accuracy";
   charts.learningRate.element.dataset.chart = "learning-rate";
+  charts.evaluation.element.dataset.chart = "evaluation";
+  charts.evaluation.element.hidden = true; // until the job is known to have a validation file
 
   const heading = h("h1", { class: "mono" }, jobId);
   const statusBadge = h("span", { id: "job-status", "aria-live": "polite" });
@@ -58,6 +70,9 @@ export function render({ api, params: [jobId], announce }) {
   const summary = h("div");
   const errorRegion = h("div");
   const checkpointsRegion = h("div", { "aria-live": "polite" });
+  const evaluationRegion = h("div", { "aria-live": "polite" });
+  const evaluationPanel = h("section", { class: "panel", "aria-labelledby": "evaluation-title", hidden: true },
+    h("h2", { id: "evaluation-title" }, "Evaluation"), evaluationRegion);
   const eventLog = h("ol", { class: "event-log", role: "log", "aria-label": "Job events", tabindex: 0 });
   const streamState = h("p", { class: "hint", role: "status" }, "Connecting to the event stream…");
 
@@ -108,6 +123,17 @@ export function render({ api, params: [jobId], announce }) {
         ])));
     }
     drawActions(status);
+    drawEvaluation();
+  }
+
+  function drawEvaluation() {
+    // Only a job with a validation file is evaluated (see the README's "How a job runs").
+    const evaluated = Boolean(job.validation_file);
+    evaluationPanel.hidden = !evaluated;
+    charts.evaluation.element.hidden = !evaluated;
+    if (!evaluated) return;
+    const link = (name) => h("a", { href: playgroundHash(name, job.model), class: "mono" }, name);
+    replaceChildren(evaluationRegion, evaluationView(job.eval_summary, link));
   }
 
   function drawActions(status) {
@@ -166,9 +192,10 @@ export function render({ api, params: [jobId], announce }) {
   async function loadCheckpoints() {
     try {
       const page = await api.get(`/fine_tuning/jobs/${jobId}/checkpoints`, { limit: 100 }, signal);
-      const rows = page.data.map((checkpoint) => h("tr", { dataset: { step: checkpoint.step_number } },
+      const rows = page.data.map((checkpoint) => h("tr", { dataset: { step: checkpoint.step_number, best: Boolean(checkpoint.is_best) } },
         h("td", { class: "num" }, String(checkpoint.step_number)),
-        h("td", { class: "mono" }, checkpoint.fine_tuned_model_checkpoint),
+        h("td", { class: "mono" }, checkpoint.fine_tuned_model_checkpoint,
+          checkpoint.is_best ? [" ", badge("best", "succeeded")] : null),
         h("td", {}, Object.entries(checkpoint.metrics).map(([name, value]) => h("div", {}, `${name} ${format.metric(value)}`))),
         h("td", {}, format.dateTime(checkpoint.created_at)),
         h("td", {}, h("a", {
@@ -196,6 +223,9 @@ export function render({ api, params: [jobId], announce }) {
     if (seenEvents.has(event.id)) return;
     seenEvents.add(event.id);
     logEvent(event);
+    if (event.data?.phase === "base" && event.data.metrics) {
+      for (const [key, value] of Object.entries(event.data.metrics)) charts.evaluation.add(key, 0, Number(value));
+    }
     if (event.type === "metrics" && event.data) {
       const step = event.data.step;
       for (const chart of Object.values(charts)) {
@@ -261,7 +291,9 @@ export function render({ api, params: [jobId], announce }) {
     h("section", { class: "panel", "aria-labelledby": "metrics-title" },
       h("h2", { id: "metrics-title" }, "Metrics"),
       streamState,
-      h("div", { class: "grid-3" }, charts.loss.element, charts.accuracy.element, charts.learningRate.element)),
+      h("div", { class: "grid-2" }, charts.loss.element, charts.accuracy.element, charts.learningRate.element,
+        charts.evaluation.element)),
+    evaluationPanel,
     h("section", { class: "panel" }, summary),
     h("section", { class: "panel", "aria-labelledby": "checkpoints-title" },
       h("h2", { id: "checkpoints-title" }, "Checkpoints"), checkpointsRegion),
