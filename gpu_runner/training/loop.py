@@ -299,7 +299,8 @@ class TrainingRun:
         if self.placement.quantized:
             logger.info("no parity probes for a 4-bit base")
             return None
-        return record_probes(self.model, self.config, self.placement).to_json()
+        with _autocast(self.placement):
+            return record_probes(self.model, self.config, self.placement).to_json()
 
     def trained_tokens(self, steps: int) -> int:
         """Tokens of every used example (prompt included), once per epoch: what OpenAI bills;

@@ -1,7 +1,8 @@
 """Recording the parity probes (``service.models.parity_probes``) with the model as trained.
 
 Runs on rank 0 after the adapter is saved: base + LoRA, eval mode, no gradients, the same
-placement (device, precision, attention kernel) training used. Prompts are tokenized as an
+placement (device, precision, attention kernel) and forward (``model.last_token_logits``) training
+used; the caller sets autocast as training does. Prompts are tokenized as an
 engine does: a completion's text with the tokenizer's special tokens (BOS), a chat rendered by
 the run's chat template with the generation prompt, then encoded without adding any. Each step
 recomputes the whole sequence (no KV cache): eight tokens of a short prompt cost little, and the
@@ -10,16 +11,12 @@ forward pass is exactly the one training scored with.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 import torch
 from peft import PeftModel
 
-from gpu_runner.training.attention import LAYOUT_KWARG, SequenceLayout
 from gpu_runner.training.config import RunConfig
-from gpu_runner.training.model import Placement
-from gpu_runner.training.packing import block_causal_mask
+from gpu_runner.training.model import Placement, last_token_logits
+from gpu_runner.training.packing import Segment, collate
 from service.datasets.for_gpu_runner import ChatTokenizer, read_tokenizer_files
 from service.models.parity_probes import (
     PROBE_MAX_TOKENS,
@@ -72,26 +69,7 @@ def _greedy(
 
 
 def _next_token_logits(model: PeftModel, placement: Placement, ids: list[int]) -> torch.Tensor:
-    """fp32 logits after ``ids``, through the decoder call ``score_targets`` makes."""
-    causal_lm: Any = model.get_base_model()
-    input_ids = torch.tensor([ids], dtype=torch.long, device=placement.device)
-    positions = torch.arange(len(ids), device=placement.device)[None, :]
-    mask = None
-    if placement.needs_mask:
-        mask = block_causal_mask(torch.zeros_like(input_ids), placement.dtype)
-    extra: dict[str, Any] = {}
-    if placement.needs_layout:
-        extra[LAYOUT_KWARG] = SequenceLayout.of([len(ids)], placement.device)
-    autocast: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    if placement.device.type == "cuda":
-        autocast = torch.autocast("cuda", dtype=placement.dtype)
-    with autocast:
-        hidden = causal_lm.get_decoder()(
-            input_ids=input_ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=False,
-            **extra,
-        ).last_hidden_state
-        logits = causal_lm.get_output_embeddings()(hidden[0, -1])
-    return logits.float()  # type: ignore[no-any-return]
+    """fp32 logits after ``ids``: the training forward over a one-sequence batch."""
+    batch = collate([[Segment(ids, [0] * len(ids), 0)]], pad_token_id=0).to(placement.device)
+    last = torch.tensor([len(ids) - 1], device=placement.device)
+    return last_token_logits(model, batch, placement, last)[0]

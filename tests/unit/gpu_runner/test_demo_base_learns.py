@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,6 @@ def loudness_examples() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         ]
 
     return pairs(WORDS[:N_TRAIN_WORDS]), pairs(WORDS[N_TRAIN_WORDS:])
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Torch on one thread: on a shared small CPU two threads wait on each other (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def exact_match(model: Any, tokenizer: Any, pairs: list[tuple[str, str]]) -> float:

@@ -11,11 +11,9 @@ after it; the regression is base minus tuned per metric (``service.jobs.evaluati
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from gpu_runner.demo_base.build import DEMO_LEARNING_RATE
 from gpu_runner.demo_base.shipped import SHIPPED_DIR, reference_set_path
@@ -30,15 +28,6 @@ from tests.support.lora import RecordingChannel, training_spec
 N_EXAMPLES = 16
 BATCH_SIZE = 8
 REFERENCE_EXAMPLES = 16  # of the 50: enough to see forgetting, half the cost of the default 32
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Torch on one thread: on a shared small CPU two threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def constant_answer_file(path: Path) -> Path:
