@@ -159,9 +159,10 @@ def test_the_evaluation_view_draws_forgetting_figures_only_when_the_summary_has_
     assert plain[1]["facts"] == best
 
     forgetting = summary | {
-        "reference_base": {"valid_similarity": 0.8},
-        "reference_tuned": {"valid_similarity": 0.6},
-        "forgetting": {"valid_similarity": 0.2},
+        # The reference set's metrics carry no ``valid_`` prefix, as the runner reports them.
+        "reference_base": {"similarity": 0.8},
+        "reference_tuned": {"similarity": 0.6},
+        "forgetting": {"similarity": 0.2},
     }
     drawn = console.driver.execute_async_script(EVALUATION_VIEW_SCRIPT, forgetting)
     assert [part["set"] for part in drawn] == [None, "reference", None], drawn
