@@ -7,7 +7,8 @@ checkpoint directory holds::
     adapter/adapter_model.safetensors
     optimizer.safetensors               AdamW moments and step counts, ``state.{param}.{key}``
     rng-rank{r}.safetensors             each process's torch (and CUDA) generator states
-    trainer_state.json                  step, data identity, optimizer param groups, scalars
+    trainer_state.json                  step, data identity, optimizer param groups, scalars,
+                                        and the loop's own counters (early stopping's)
 
 The learning-rate schedule is a function of the step and the data position is the step (see
 ``data.StepPlan``), so the step number is their whole state. A directory is written under a
@@ -113,10 +114,14 @@ def save_checkpoint(
     position: RunPosition,
     metrics: dict[str, float],
     ranks: Ranks,
+    loop_state: dict[str, Any] | None = None,
 ) -> None:
-    """Write a complete checkpoint to ``directory`` (every rank calls this)."""
+    """Write a complete checkpoint to ``directory`` (every rank calls this).
+
+    ``loop_state`` is what the training loop needs back on resume beyond the step (JSON).
+    """
     with _disk_full_ends_the_run(f"checkpoint at step {position.step}"):
-        _save_checkpoint(directory, model, optimizer, position, metrics, ranks)
+        _save_checkpoint(directory, model, optimizer, position, metrics, ranks, loop_state or {})
 
 
 def _save_checkpoint(
@@ -126,6 +131,7 @@ def _save_checkpoint(
     position: RunPosition,
     metrics: dict[str, float],
     ranks: Ranks,
+    loop_state: dict[str, Any],
 ) -> None:
     partial = directory.with_name(directory.name + ".partial")
     if ranks.is_main:
@@ -143,6 +149,7 @@ def _save_checkpoint(
         "position": asdict(position),
         "optimizer": {"param_groups": groups, "scalars": scalars},
         "metrics": metrics,
+        "loop": loop_state,
     }
     (partial / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(directory, ignore_errors=True)
@@ -153,6 +160,13 @@ def read_position(directory: Path) -> RunPosition:
     """The run position a checkpoint was taken at."""
     state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
     return RunPosition(**state["position"])
+
+
+def read_loop_state(directory: Path) -> dict[str, Any]:
+    """The loop's counters saved with a checkpoint (empty for checkpoints from before them)."""
+    state = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+    loop_state: dict[str, Any] = state.get("loop", {})
+    return loop_state
 
 
 def load_checkpoint(

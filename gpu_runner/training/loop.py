@@ -15,7 +15,8 @@ before the first step, every checkpoint, and the final model; the checkpoint's a
 step's metrics carry the graders' ``valid_<name>`` values. With early stopping on, every
 evaluation (every ``eval_every`` steps) is a checkpoint too, and the run ends after the
 evaluation that leaves its metric without improvement for ``patience`` evaluations in a row;
-the model of that step is the adapter. The patience count restarts when an attempt resumes.
+the model of that step is the adapter. The count travels in each checkpoint, so a paused or
+recovered attempt stops where an uninterrupted one would.
 
 With a reference set (the base's registry entry names one; any job, validation file or not) the
 base before the first step and the final model answer a seeded sample of it, graded by the
@@ -37,6 +38,7 @@ from peft import PeftModel
 from gpu_runner.training.checkpoint import (
     RunPosition,
     load_checkpoint,
+    read_loop_state,
     read_position,
     save_adapter,
     save_checkpoint,
@@ -258,10 +260,12 @@ class TrainingRun:
                         values |= tuned
                 self.channel.send(Metrics(done, total, values))
                 window = _Window(len(self.objective.stat_names), self.placement.device)
+            # Counted before the checkpoint is written, so a resume from it continues the count.
+            stops_early = done < total and evaluation_due and self._stops_early(values)
             if checkpoint_due:
                 self._checkpoint(done, step_metrics | _validation_values(values))
                 last_saved = done
-            if done < total and evaluation_due and self._stops_early(values):
+            if stops_early:
                 end = done
                 break
         if self._stop_requested():
@@ -420,6 +424,9 @@ class TrainingRun:
                 self.config.resume_step,
                 position.step,
             )
+        if self.early_stopping is not None:
+            saved = read_loop_state(self.config.resume_from).get("early_stopping")
+            self.early_stopping.restore(saved)
         logger.info("resuming at step %d of %d", position.step, position.total_steps)
         return position.step
 
@@ -433,8 +440,17 @@ class TrainingRun:
 
     def _checkpoint(self, step: int, metrics: dict[str, float]) -> None:
         directory = self.config.checkpoints_dir / f"step-{step}"
+        loop_state = (
+            {} if self.early_stopping is None else {"early_stopping": self.early_stopping.state()}
+        )
         save_checkpoint(
-            directory, self.model, self.optimizer, self._position(step), metrics, self.ranks
+            directory,
+            self.model,
+            self.optimizer,
+            self._position(step),
+            metrics,
+            self.ranks,
+            loop_state,
         )
         self.channel.send(CheckpointWritten(step, str(directory), metrics))
 
@@ -466,6 +482,17 @@ class _EarlyStopping:
         else:
             self.since_best += 1
         return self.since_best >= self.patience
+
+    def state(self) -> dict[str, Any]:
+        """The count as JSON, for a checkpoint."""
+        return {"metric": self.metric, "best": self.best, "since_best": self.since_best}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        """Continue the count a checkpoint saved; one of another metric (or none) starts anew."""
+        if state is None or state.get("metric") != self.metric:
+            return
+        self.best = state["best"]
+        self.since_best = int(state["since_best"])
 
 
 def _validation_values(values: dict[str, float]) -> dict[str, float]:

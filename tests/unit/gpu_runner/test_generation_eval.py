@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpu_runner.gpu_worker.step_metrics import step_metrics_csv
+from gpu_runner.training.checkpoint import read_loop_state
 from gpu_runner.training.config import LoraTrainerSettings, RunConfig
 from gpu_runner.training.distributed import Ranks
 from gpu_runner.training.loop import TrainingRun, _EarlyStopping
@@ -82,3 +83,40 @@ def test_the_metrics_csv_adds_a_column_per_eval_metric() -> None:
     ]
     plain = step_metrics_csv([{"step": 1.0, "train_loss": 2.0}]).decode().splitlines()
     assert plain[0] == "step,train_loss,train_accuracy,valid_loss,valid_mean_token_accuracy"
+
+
+def test_a_resumed_run_continues_the_early_stopping_count_of_its_checkpoint(
+    learnable_model: Path, phrase_file: Path, validation_file: Path, tmp_path: Path
+) -> None:
+    settings = LoraTrainerSettings(base_learning_rate=3e-3, eval_every_steps=2)
+    early = {"early_stopping_patience": 100, "early_stopping_metric": "valid_exact_match"}
+    whole, _ = _run(
+        learnable_model,
+        phrase_file,
+        validation_file,
+        tmp_path / "whole",
+        settings=settings,
+        n_epochs=1,
+        **early,
+    )
+    whole.run()
+    assert whole.early_stopping is not None
+    counted = whole.early_stopping.state()
+    # Evaluated at steps 2 and 4 of 6 without a better exact match at 4: a count worth keeping.
+    assert counted["since_best"] == 1, counted
+    saved = read_loop_state(whole.config.checkpoints_dir / "step-4")
+    assert saved == {"early_stopping": counted}
+
+    resumed, _ = _run(
+        learnable_model,
+        phrase_file,
+        validation_file,
+        tmp_path / "resumed",
+        settings=settings,
+        n_epochs=1,
+        resume_from=whole.config.checkpoints_dir / "step-2",
+        **early,
+    )
+    resumed.run()
+    assert resumed.early_stopping is not None
+    assert resumed.early_stopping.state() == counted
