@@ -4,7 +4,7 @@ A real training run (the training loop, on the CPU) records the probes; the adap
 published with them; the api, the agent and the engine (real processes) then serve it only when
 the engine reproduces them. Another base model behind the engine, or adapter weights changed
 after training, make the model unservable: 503 ``model_unservable``, one job event, the agent's
-metric.
+metric. An engine rendering chats with another template fails the same comparison.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +37,13 @@ from service.jobs.store import JobStore
 from service.models.adapters import ADAPTER_WEIGHTS_NAME
 from service.models.fine_tuned import FineTunedModelRecord, FineTunedModelStore
 from service.models.naming import fine_tuned_model_name
-from service.models.parity_probes import ProbeKind, ProbeObservation, ProbeSet, compare_probes
+from service.models.parity_probes import (
+    ProbeKind,
+    ProbeObservation,
+    ProbeSet,
+    compare_probe,
+    compare_probes,
+)
 from service.serving.agent.parity import (
     chat_observation,
     completion_observation,
@@ -197,12 +204,18 @@ def unservable_counts(agent: AgentProcess) -> dict[str, float]:
 
 def base_model_observations(stack: ServingStack, probes: ProbeSet) -> list[ProbeObservation]:
     """What the engine's base model (no adapter) answers to the probes, asked as the agent does."""
+    return engine_observations(stack.engine.url, BASE_MODEL_ID, probes)
+
+
+def engine_observations(engine_url: str, model: str, probes: ProbeSet) -> list[ProbeObservation]:
+    """What ``model`` on the engine at ``engine_url`` answers to the probes, asked as the agent
+    asks them."""
     observed = []
     headers = {"authorization": f"Bearer {ENGINE_KEY}"}
     for reference in probes.references:
         prompt = probes.prompt_of(reference)
-        route, payload = probe_request(BASE_MODEL_ID, prompt, probes.max_tokens)
-        answer = httpx.post(f"{stack.engine.url}{route}", json=payload, headers=headers)
+        route, payload = probe_request(model, prompt, probes.max_tokens)
+        answer = httpx.post(f"{engine_url}{route}", json=payload, headers=headers)
         body = answer.raise_for_status().json()
         if prompt.kind is ProbeKind.COMPLETION:
             observed.append(completion_observation(body))
@@ -327,3 +340,53 @@ def test_another_base_model_behind_the_engine_makes_the_model_unservable(
     # The same model on the right base still serves.
     with serving_stack.sdk(project_key) as right:
         assert chat(right, model)
+
+
+# The same turns in another markup: what a model directory whose template was edited (or taken
+# from another model) renders: plain role names, ChatML's end of turn.
+OTHER_TEMPLATE = (
+    "{% for message in messages %}{{ message.role }}: {{ message.content }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+def test_an_engine_rendering_chats_with_another_template_fails_the_check(
+    serving_stack: ServingStack, trained: TrainedAdapter, tmp_path: Path
+) -> None:
+    model_dir = tmp_path / "other-template"
+    shutil.copytree(serving_stack.model_dir, model_dir)
+    (model_dir / "chat_template.jinja").write_text(OTHER_TEMPLATE)
+    tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("chat_template", None)
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    engine = EngineProcess(
+        model_dir,
+        BASE_MODEL_ID,
+        tmp_path / "logs",
+        max_loras=1,
+        max_cpu_loras=1,
+        api_key=ENGINE_KEY,
+    )
+    probes = ProbeSet.from_manifest({"parity_probes": trained.parity_probes})
+    assert probes is not None
+    assert any(probes.prompt_of(r).kind is ProbeKind.CHAT for r in probes.references)
+    engine.start()
+    try:
+        engine.wait()
+        loaded = httpx.post(
+            f"{engine.url}/v1/load_lora_adapter",
+            json={"lora_name": "trained", "lora_path": str(trained.directory)},
+            headers={"authorization": f"Bearer {ENGINE_KEY}"},
+        )
+        loaded.raise_for_status()
+        observed = engine_observations(engine.url, "trained", probes)
+    finally:
+        engine.stop()
+
+    mismatch = compare_probes(probes, observed, atol=PARITY_ATOL)
+    assert mismatch is not None, "another chat template passed the parity check"
+    # The completion probes (no template) still match: the check points at the template.
+    for reference, seen in zip(probes.references, observed, strict=True):
+        if probes.prompt_of(reference).kind is ProbeKind.COMPLETION:
+            assert compare_probe(reference, seen, atol=PARITY_ATOL) is None
