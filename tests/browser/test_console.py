@@ -170,6 +170,40 @@ def test_the_evaluation_view_draws_forgetting_figures_only_when_the_summary_has_
     assert drawn[2]["facts"] == ["Forgetting (similarity)", "0.2", *best]
 
 
+GRADED_SERIES_SCRIPT = """
+const [data, done] = [arguments[0], arguments[arguments.length - 1]];
+Promise.all([import("/console/js/job_eval.js"), import("/console/js/chart.js")])
+  .then(([{ gradedMetricKeys }, { LineChart }]) => {
+    const chart = new LineChart({ title: "Graded", series: [] });
+    for (const key of gradedMetricKeys(data)) {
+      chart.ensureSeries(key, key);
+      chart.add(key, data.step, data[key]);
+    }
+    chart.ensureSeries("valid_says_it", "a second time");  // a known key adds no line
+    done({
+      series: chart.series.map((line) => [line.key, line.className, line.points.length]),
+      legend: [...chart.legend.children].map((item) => item.textContent),
+    });
+  }).catch((error) => done(String(error)));
+"""
+
+
+def test_the_evaluation_chart_draws_a_line_per_grader_the_job_reports(
+    console: Console, console_stack: ConsoleStack
+) -> None:
+    console.open("jobs")
+    metrics = {
+        "step": 4, "train_loss": 1.2, "valid_loss": 1.5, "valid_mean_token_accuracy": 0.4,
+        "full_valid_loss": 1.4, "valid_says_it": 0.25, "valid_polite": 1.0, "learning_rate": 0.1,
+    }  # fmt: skip
+    drawn = console.driver.execute_async_script(GRADED_SERIES_SCRIPT, metrics)
+    # (The driver hands the object over with its keys sorted.)
+    assert drawn == {
+        "series": [["valid_polite", "series-1", 1], ["valid_says_it", "series-2", 1]],
+        "legend": ["valid_polite: —", "valid_says_it: —"],
+    }, drawn
+
+
 def test_sign_in_refuses_a_wrong_key_and_keeps_the_right_one_in_the_tab(
     console: Console, console_stack: ConsoleStack
 ) -> None:

@@ -95,20 +95,25 @@ export class LineChart extends ResponsiveChart {
     super(title, `${title}: no points yet.`);
     this.xLabel = xLabel;
     this.format = format;
-    this.series = series.map((definition, index) => ({ ...definition, points: [], className: `series-${index + 1}` }));
+    this.series = [];
     this.legendValues = new Map();
-    this.legend = h(
-      "ul",
-      { class: "legend" },
-      this.series.map((line) => {
-        const value = h("span", { class: "legend-value" }, "—");
-        this.legendValues.set(line.key, value);
-        return h("li", { class: line.className }, h("span", { class: "swatch", "aria-hidden": "true" }), `${line.label}: `, value);
-      }),
-    );
+    this.legend = h("ul", { class: "legend" });
     this.element.append(this.legend);
+    for (const { key, label } of series) this.ensureSeries(key, label);
     this.element.dataset.points = "0";
     this.emptyMessage = "Waiting for metrics…";
+    this.schedule();
+  }
+
+  /** A line for ``key`` unless the chart has one: for series named by the data (a job's graders). */
+  ensureSeries(key, label) {
+    if (this.series.some((line) => line.key === key)) return;
+    // Six colours (console.css); a seventh line reuses the first's.
+    const line = { key, label, points: [], className: `series-${(this.series.length % 6) + 1}` };
+    this.series.push(line);
+    const value = h("span", { class: "legend-value" }, "—");
+    this.legendValues.set(key, value);
+    this.legend.append(h("li", { class: line.className }, h("span", { class: "swatch", "aria-hidden": "true" }), `${label}: `, value));
     this.schedule();
   }
 

@@ -10,6 +10,15 @@ export function metricLabel(key) {
   return key.replace(/^valid_/, "").replaceAll("_", " ");
 }
 
+// Validation figures that are not graded answers: the loss and token-accuracy charts draw them.
+const NOT_GRADED = new Set(["valid_loss", "valid_mean_token_accuracy"]);
+
+/** The graded scores among a metrics event's keys (``valid_<grader>``: the default graders' or
+ * the job's own), in their order. */
+export function gradedMetricKeys(data) {
+  return Object.keys(data ?? {}).filter((key) => key.startsWith("valid_") && !NOT_GRADED.has(key));
+}
+
 /** The metrics of ``base`` and ``tuned`` in the order they first appear, each with both values
  * (null where one side lacks it) and the change. */
 export function comparisonRows(base, tuned) {

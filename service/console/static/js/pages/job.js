@@ -6,13 +6,17 @@ import { ApiError } from "../api.js";
 import { LineChart } from "../chart.js";
 import { badge, confirmDialog, facts, h, notice, replaceChildren, table } from "../dom.js";
 import * as format from "../format.js";
-import { evaluationView } from "../job_eval.js";
+import { evaluationView, gradedMetricKeys, metricLabel } from "../job_eval.js";
 
 const JOB_REFRESH_MS = 3000;
 const MAX_RECONNECT_DELAY_MS = 10000;
 
 function playgroundHash(model, base) {
   return `#/playground?model=${encodeURIComponent(model)}&base=${encodeURIComponent(base)}`;
+}
+
+function capitalized(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function sleep(ms, signal) {
@@ -48,14 +52,9 @@ export function render({ api, params: [jobId], announce }) {
       ],
     }),
     learningRate: new LineChart({ title: "Learning rate", series: [{ key: "learning_rate", label: "Learning rate" }] }),
-    // The default graders' scores per evaluated checkpoint; the base model's at step 0.
-    evaluation: new LineChart({
-      title: "Validation answers (generated)",
-      series: [
-        { key: "valid_exact_match", label: "Exact match" },
-        { key: "valid_similarity", label: "Similarity" },
-      ],
-    }),
+    // The graders' scores per evaluated checkpoint (the defaults' or the job's own graders', a
+    // line each as they first arrive); the base model's at step 0.
+    evaluation: new LineChart({ title: "Validation answers (generated)", series: [] }),
   };
   charts.loss.element.dataset.chart = "loss";
   charts.accuracy.element.dataset.chart = "accuracy";
@@ -224,10 +223,14 @@ export function render({ api, params: [jobId], announce }) {
     seenEvents.add(event.id);
     logEvent(event);
     if (event.data?.phase === "base" && event.data.metrics) {
-      for (const [key, value] of Object.entries(event.data.metrics)) charts.evaluation.add(key, 0, Number(value));
+      for (const key of gradedMetricKeys(event.data.metrics)) {
+        charts.evaluation.ensureSeries(key, capitalized(metricLabel(key)));
+        charts.evaluation.add(key, 0, Number(event.data.metrics[key]));
+      }
     }
     if (event.type === "metrics" && event.data) {
       const step = event.data.step;
+      for (const key of gradedMetricKeys(event.data)) charts.evaluation.ensureSeries(key, capitalized(metricLabel(key)));
       for (const chart of Object.values(charts)) {
         for (const line of chart.series) {
           if (line.key in event.data) chart.add(line.key, step, Number(event.data[line.key]));
