@@ -87,7 +87,7 @@ def _embedded_env(settings: Settings, data_dir: Path, port: int, can_train: bool
     """Settings every process of the tree shares (explicit FTAPI_* variables still win)."""
     env = {"FTAPI_DATA_DIR": str(data_dir)}
     if can_train and settings.models.registry_path is None:
-        env["FTAPI_MODELS__REGISTRY_PATH"] = str(_demo_registry(data_dir))
+        env["FTAPI_MODELS__REGISTRY_PATH"] = str(demo_registry(data_dir))
     if can_train and settings.trainer.import_path is None:
         env["FTAPI_TRAINER__IMPORT_PATH"] = LORA_TRAINER
     if not settings.serving.agent_urls:
@@ -113,26 +113,28 @@ def _embedding_model_flags() -> list[str]:
     return [] if model_dir is None else ["--embedding-model", str(model_dir)]
 
 
-def _demo_registry(data_dir: Path) -> Path:
-    """A registry offering the shipped demo model, installed into the data dir (no download)."""
-    from cli.models import registry_entry
+def demo_registry(data_dir: Path) -> Path:
+    """A registry offering the shipped demo model, installed into the data dir (no download).
+
+    The demo entry is rewritten whenever it differs from this version's (a data dir made before
+    the demo base had its learning rate and reference set), other entries kept."""
+    from cli.models import put_model
     from gpu_runner.demo_base.build import DEMO_LEARNING_RATE
     from gpu_runner.demo_base.shipped import install, reference_set_path
     from service.models.registry import BaseModelSpec
 
     registry = data_dir / "models.toml"
-    model_dir = install(data_dir / "models" / "demo-tiny")
-    if not registry.exists():
-        spec = BaseModelSpec(
-            id=DEMO_MODEL_ID,
-            path=model_dir,
-            max_seq_length=256,
-            lora_target_modules=DEMO_LORA_TARGETS,
-            max_lora_rank=64,
-            learning_rate=DEMO_LEARNING_RATE,  # a small model takes a bolder step than the default
-            reference_set=reference_set_path(model_dir),
-        )
-        registry.write_text(registry_entry(spec), encoding="utf-8")
+    model_dir = install(data_dir / "models" / "demo-tiny").resolve()  # as the registry reads it
+    spec = BaseModelSpec(
+        id=DEMO_MODEL_ID,
+        path=model_dir,
+        max_seq_length=256,
+        lora_target_modules=DEMO_LORA_TARGETS,
+        max_lora_rank=64,
+        learning_rate=DEMO_LEARNING_RATE,  # a small model takes a bolder step than the default
+        reference_set=reference_set_path(model_dir),
+    )
+    put_model(registry, spec)
     return registry
 
 

@@ -6,7 +6,8 @@
 The registry is the TOML file named by ``FTAPI_MODELS__REGISTRY_PATH`` (see
 ``service.models.registry``). ``add`` appends one ``[[models]]`` table as text, so an operator's
 comments and layout survive, and replaces the file atomically only once the result reads back as
-a valid registry.
+a valid registry. ``put_model`` (``ftapi dev``'s own registry) rewrites every entry instead, to
+replace one in place.
 """
 
 from __future__ import annotations
@@ -66,7 +67,15 @@ def registry_entry(spec: BaseModelSpec) -> str:
     lines = [
         "[[models]]",
         f"id = {toml_string(spec.id)}",
-        f"path = {toml_string(str(spec.path))}",
+    ]
+    sources: list[tuple[str, object]] = [
+        ("path", spec.path),
+        ("hub_id", spec.hub_id),
+        ("revision", spec.revision),
+        ("blob_prefix", spec.blob_prefix),
+    ]
+    lines += [f"{key} = {toml_string(str(value))}" for key, value in sources if value is not None]
+    lines += [
         f"max_seq_length = {spec.max_seq_length}",
         f"lora_target_modules = [{modules}]",
         f"max_lora_rank = {spec.max_lora_rank}",
@@ -96,6 +105,24 @@ def add_model(registry_path: Path, spec: BaseModelSpec) -> None:
     if old_text and not old_text.endswith("\n"):
         old_text += "\n"
     separator = "\n" if old_text else ""
+    _replace_registry(registry_path, old_text + separator + registry_entry(spec), spec)
+
+
+def put_model(registry_path: Path, spec: BaseModelSpec) -> bool:
+    """Make the registry's entry for ``spec.id`` exactly ``spec``, adding or replacing it and
+    keeping the other entries (rewritten from what they say: comments do not survive).
+
+    False when the entry was already ``spec`` (the file is left untouched)."""
+    existing = _read_registry(registry_path)
+    if existing.get(spec.id) == spec:
+        return False
+    specs = [other for other in existing.models if other.id != spec.id] + [spec]
+    _replace_registry(registry_path, "\n".join(registry_entry(entry) for entry in specs), spec)
+    return True
+
+
+def _replace_registry(registry_path: Path, text: str, spec: BaseModelSpec) -> None:
+    """Write ``text`` in place of the registry once it reads back with ``spec`` unchanged."""
     registry_path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(
         dir=registry_path.parent, prefix=".models-", suffix=".toml"
@@ -103,7 +130,7 @@ def add_model(registry_path: Path, spec: BaseModelSpec) -> None:
     temp_path = Path(temp_name)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as temp:
-            temp.write(old_text + separator + registry_entry(spec))
+            temp.write(text)
         if registry_path.exists():
             shutil.copymode(registry_path, temp_path)
         if _read_registry(temp_path).get(spec.id) != spec:

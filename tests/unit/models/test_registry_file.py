@@ -1,4 +1,5 @@
-"""Appending base models to the registry file: what ``ftapi models add`` writes reads back."""
+"""Editing the registry file: what ``ftapi models add`` appends and ``put_model`` replaces reads
+back."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from cli.models import (
     RegistryEditError,
     add_model,
     check_model_dir,
+    put_model,
     registry_entry,
     toml_string,
 )
@@ -117,3 +119,26 @@ def test_model_dir_must_hold_config_and_tokenizer(
 def test_model_dir_must_exist(tmp_path: Path) -> None:
     with pytest.raises(RegistryEditError, match="is not a directory"):
         check_model_dir(tmp_path / "nowhere")
+
+
+def test_put_model_replaces_an_entry_in_place_and_keeps_the_others(tmp_path: Path) -> None:
+    registry_path = tmp_path / "models.toml"
+    hub = BaseModelSpec(id="org/hub", hub_id="org/hub-model", revision="a" * 40)
+    stale = BaseModelSpec(id="org/demo", path=model_dir(tmp_path, "demo"))  # no per-model defaults
+    registry_path.write_text(registry_entry(hub) + "\n" + registry_entry(stale))
+    current = BaseModelSpec(
+        id="org/demo",
+        path=stale.path,
+        learning_rate=2e-3,
+        reference_set=tmp_path / "demo" / "reference.jsonl",
+    )
+
+    assert put_model(registry_path, current)
+    assert ModelRegistry.from_file(registry_path).models == (hub, current)
+    written = registry_path.read_bytes()
+    assert not put_model(registry_path, current)  # already so: the file is left alone
+    assert registry_path.read_bytes() == written
+
+    added = BaseModelSpec(id="org/other", path=model_dir(tmp_path, "other"))
+    assert put_model(tmp_path / "fresh" / "models.toml", added)
+    assert ModelRegistry.from_file(tmp_path / "fresh" / "models.toml").models == (added,)
