@@ -13,7 +13,6 @@ is declared on its own path too, so the OpenAPI document describes it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, delete, get
@@ -67,16 +66,11 @@ class _TarStream(Stream):
 async def _download(
     downloads: ModelDownloads, caller: Caller, model_id: str, format: str
 ) -> _TarStream:
+    # Everything that can refuse the request (access, format, the manifest) runs before the 200;
+    # a stored file failing its sha256 mid-stream cuts the body short of its Content-Length.
     archive = await downloads.archive(caller, model_id, format)
-    first = await anext(archive.chunks, b"")  # a missing blob fails before the 200 is sent
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in archive.chunks:
-            yield chunk
-
     return _TarStream(
-        body(),
+        archive.chunks,
         media_type=TAR_MEDIA_TYPE,
         headers={
             "content-length": str(archive.size_bytes),
