@@ -1,22 +1,29 @@
-"""``ftapi models list|delete``: the models a key can use, over HTTP.
+"""``ftapi models list|delete|download``: the models a key can use, over HTTP.
 
 Base models (``owned_by: system``) come from the deployment's registry; fine-tuned ones belong
-to the key's project and can be deleted. (Operators edit the registry with ``ftapi registry``.)
+to the key's project and can be deleted or downloaded. (Operators edit the registry with
+``ftapi registry``.)
 """
 
 from __future__ import annotations
 
+import tarfile
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from cli.client.archives import UnsafeArchive, extract_model_archive
 from cli.client.connection import (
     DEFAULT_BASE_URL,
     ApiKeyOption,
     BaseUrlOption,
     JsonOption,
     api_session,
+    fail,
 )
+from cli.client.progress import transfer_progress
 from cli.client.tables import echo_deleted, format_timestamp, print_json, print_table, show
 
 models_app = typer.Typer(no_args_is_help=True, help="Models: base models and fine-tuned ones.")
@@ -52,3 +59,36 @@ def delete(
     with api_session(base_url, api_key) as api:
         answer = api.delete(f"models/{model}")
     show(answer, json_output=json_output, human=echo_deleted)
+
+
+@models_app.command("download")
+def download(
+    model: Annotated[str, typer.Argument(help="A fine-tuned model's or checkpoint's id (ft:...).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The directory to extract the model into.")
+    ],
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Download a fine-tuned model's adapter (with its tokenizer, model card and checksums) into
+    a directory peft loads; every file is checked against ``checksums``. Prints the directory."""
+    output.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output, prefix=".download-") as scratch:
+        archive = Path(scratch) / "model.tar"
+        with (
+            api_session(base_url, api_key) as api,
+            api.stream("GET", f"models/{model}/content", params={"format": "adapter"}) as response,
+        ):
+            total = int(response.headers.get("content-length") or 0)
+            with (
+                transfer_progress(f"download {model}", total) as progress,
+                archive.open("wb") as out,
+            ):
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    progress.advance(len(chunk))
+        try:
+            extract_model_archive(archive, output)
+        except (UnsafeArchive, tarfile.TarError, OSError) as exc:
+            fail(f"{exc} (invalid_archive)")
+    typer.echo(str(output))

@@ -22,6 +22,7 @@ from service.files.service import FileService
 from service.http.dependencies import CallerDep
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
+from service.models.download import ModelDownloads
 from service.models.service import ModelService
 from service.models.sharing import ModelSharing
 from service.serving.gateway.inference import InferenceGateway
@@ -77,6 +78,10 @@ def _models(request: Request[Any, Any, Any], caller: CallerDep) -> ModelService:
     return api_services_of(request.app).models
 
 
+def _downloads(request: Request[Any, Any, Any], caller: CallerDep) -> ModelDownloads:
+    return api_services_of(request.app).downloads
+
+
 def _sharing(request: Request[Any, Any, Any], caller: CallerDep) -> ModelSharing:
     return api_services_of(request.app).sharing
 
@@ -113,6 +118,7 @@ V1_DEPENDENCIES = {
     "preflight": Provide(_preflight, sync_to_thread=False),
     "jobs": Provide(_jobs, sync_to_thread=False),
     "models": Provide(_models, sync_to_thread=False),
+    "downloads": Provide(_downloads, sync_to_thread=False),
     "sharing": Provide(_sharing, sync_to_thread=False),
     "webhooks": Provide(_webhooks, sync_to_thread=False),
     "serving": Provide(_serving, sync_to_thread=False),

@@ -19,6 +19,7 @@ from service.files.service import FileService
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
 from service.jobs.serving_events import JobServingEvents
+from service.models.download import ModelDownloads
 from service.models.fine_tuned import FineTunedModelStore
 from service.models.permissions import PermissionStore
 from service.models.service import ModelService
@@ -44,6 +45,7 @@ class ApiServices:
     preflight: JobPreflight
     jobs: JobService
     models: ModelService
+    downloads: ModelDownloads
     sharing: ModelSharing
     webhooks: WebhookService
     serving: InferenceGateway
@@ -80,6 +82,9 @@ class ApiServices:
                 core.model_access,
                 clock,
                 unpublisher=serving,
+            ),
+            downloads=ModelDownloads(
+                core.registry, core.model_access, core.model_files, resources.blobs, sessions
             ),
             sharing=ModelSharing(
                 core.model_access, PermissionStore(sessions), core.projects, clock

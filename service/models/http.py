@@ -3,21 +3,34 @@
 Model ids contain ``:`` (``ft:...``) and may contain ``/`` (``org/name`` base models). Newer SDKs
 send ``/`` as ``%2F``, older ones raw; the server decodes ``%2F`` before routing, so one ``path``
 parameter takes both forms.
+
+``GET /v1/models/{model}/content`` downloads a model. Litestar's ``path`` parameters swallow
+the rest of the URL, so every ``GET /v1/models/...`` reaches ``retrieve_model``, which hands a
+path ending in ``/content`` to the download unless the whole path is a base model's id (no
+``ft:`` name ends in ``/content``: they end in a job id or ``ckpt-step-N``). The download handler
+is declared on its own path too, so the OpenAPI document describes it.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
-from litestar import Controller, delete, get
+from litestar import Controller, Request, delete, get
 from litestar.di import NamedDependency
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
+from litestar.response import Stream
 
+from service.auth.caller import Caller
 from service.http.dependencies import CallerDep
+from service.models.download import DownloadFormat, ModelDownloads
 from service.models.schemas import ModelDeleted, ModelList, ModelObject
 from service.models.service import ModelService
 
 ModelsDep: TypeAlias = NamedDependency[ModelService]
+DownloadsDep: TypeAlias = NamedDependency[ModelDownloads]
+
+_CONTENT = "/content"
+TAR_MEDIA_TYPE = "application/x-tar"
 
 ModelPath = Annotated[
     str,
@@ -28,6 +41,42 @@ ModelPath = Annotated[
 def _model_id(model: str) -> str:
     # A ``path`` parameter keeps the separator in front of the first segment.
     return model.removeprefix("/")
+
+
+FormatQuery = Annotated[
+    str,
+    QueryParameter(
+        description=(
+            "`adapter` (the default): the LoRA adapter, tokenizer, model card and checksums. "
+            "`merged` is not available yet (400 `unsupported_format`)."
+        ),
+    ),
+]
+
+
+class _TarStream(Stream):
+    """A streamed tar that keeps its own media type whichever handler returns it (a ``Stream``
+    takes its handler's, and ``retrieve_model``'s is JSON)."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["media_type"] = TAR_MEDIA_TYPE
+        return super().to_asgi_response(*args, **kwargs)
+
+
+async def _download(
+    downloads: ModelDownloads, caller: Caller, model_id: str, format: str
+) -> _TarStream:
+    # Everything that can refuse the request (access, format, the manifest) runs before the 200;
+    # a stored file failing its sha256 mid-stream cuts the body short of its Content-Length.
+    archive = await downloads.archive(caller, model_id, format)
+    return _TarStream(
+        archive.chunks,
+        media_type=TAR_MEDIA_TYPE,
+        headers={
+            "content-length": str(archive.size_bytes),
+            "content-disposition": f'attachment; filename="{archive.filename}"',
+        },
+    )
 
 
 class ModelsController(Controller):
@@ -44,10 +93,39 @@ class ModelsController(Controller):
 
     @get("/{model:path}", summary="Retrieve a model")
     async def retrieve_model(
-        self, caller: CallerDep, models: ModelsDep, model: ModelPath
+        self,
+        caller: CallerDep,
+        models: ModelsDep,
+        downloads: DownloadsDep,
+        request: Request[Caller, str, Any],
+        model: ModelPath,
     ) -> ModelObject:
         """A base model or one of the project's fine-tuned models."""
-        return ModelObject.of(await models.retrieve(caller, _model_id(model)))
+        model_id = _model_id(model)
+        if model_id.endswith(_CONTENT) and not models.is_base_model(model_id):
+            # The download route, which the path parameter swallowed (module docstring).
+            format = request.query_params.get("format", DownloadFormat.ADAPTER.value)
+            archive = await _download(downloads, caller, model_id.removesuffix(_CONTENT), format)
+            return archive  # type: ignore[return-value]  # a Response passes through as is
+        return ModelObject.of(await models.retrieve(caller, model_id))
+
+    @get(
+        "/{model:path}/content",
+        summary="Download a fine-tuned model",
+        media_type=TAR_MEDIA_TYPE,
+    )
+    async def download_model(
+        self,
+        caller: CallerDep,
+        downloads: DownloadsDep,
+        model: ModelPath,
+        format: FormatQuery = DownloadFormat.ADAPTER.value,
+    ) -> Stream:
+        """A tar of a directory ``peft.PeftModel.from_pretrained(base, dir)`` loads offline:
+        ``adapter_config.json``, ``adapter_model.safetensors``, the base's tokenizer and chat
+        template, a model card (``README.md``) and ``checksums`` (``sha256sum -c``). Only the
+        owning project may download; a project the model is shared with gets 404."""
+        return await _download(downloads, caller, _model_id(model), format)
 
     @delete("/{model:path}", status_code=200, summary="Delete a fine-tuned model")
     async def delete_model(

@@ -69,6 +69,10 @@ class ModelService:
             _adapter_info(adapter, caller) for adapter in adapters
         ]
 
+    def is_base_model(self, model_id: str) -> bool:
+        """Whether ``model_id`` is a base model of the registry."""
+        return self._registry.get(model_id) is not None
+
     async def retrieve(self, caller: Caller, model_id: str) -> ModelInfo:
         """A base model, or a live fine-tuned model or checkpoint the caller owns or was
         granted; else ``model_not_found``."""

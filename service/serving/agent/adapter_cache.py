@@ -27,9 +27,9 @@ from service.blobstore.directories import read_manifest
 from service.blobstore.errors import BlobNotFound
 from service.blobstore.keys import validate_key, validate_prefix
 from service.blobstore.protocol import BlobStore
+from service.models.adapter_blobs import AdapterFilesMissing, adapter_blobs
 from service.models.adapters import (
     ADAPTER_CONFIG_NAME,
-    ADAPTER_FILE_NAMES,
     InvalidAdapterError,
     validate_adapter,
 )
@@ -42,9 +42,6 @@ logger = logging.getLogger(__name__)
 
 TMP_DIR = ".tmp"
 META_DIR = ".meta"
-# Where an adapter sits inside a committed directory: a published model keeps it at the top, a
-# checkpoint in ``adapter/`` beside its optimizer state (which serving never downloads).
-ADAPTER_SUBDIRS = ("", "adapter/")
 
 
 class AdapterCache:
@@ -220,16 +217,13 @@ class AdapterCache:
 
 def _adapter_files(manifest: dict[str, Any], prefix: str) -> dict[str, tuple[str, dict[str, Any]]]:
     """file name -> (blob key, manifest entry) of the adapter inside a committed directory."""
-    listed: dict[str, dict[str, Any]] = manifest.get("files", {})
-    for subdir in ADAPTER_SUBDIRS:
-        if subdir + ADAPTER_CONFIG_NAME in listed:
-            missing = sorted(n for n in ADAPTER_FILE_NAMES if subdir + n not in listed)
-            if missing:
-                raise AdapterCorrupt(f"the adapter under {prefix} lacks {missing}")
-            return {
-                n: (prefix + subdir + n, listed[subdir + n]) for n in sorted(ADAPTER_FILE_NAMES)
-            }
-    raise AdapterCorrupt(f"no {ADAPTER_CONFIG_NAME} under {prefix}")
+    try:
+        blobs = adapter_blobs(manifest, prefix)
+    except AdapterFilesMissing as exc:
+        raise AdapterCorrupt(str(exc)) from None
+    return {
+        blob.name: (blob.key, {"bytes": blob.size_bytes, "sha256": blob.sha256}) for blob in blobs
+    }
 
 
 def _file_digest(path: Path) -> tuple[int, str]:
