@@ -20,7 +20,7 @@ REFERENCE_SET_NAME = "reference.jsonl"
 REFERENCE_SET_SIZE = 50
 REFERENCE_SET_SEED = 1000  # any seed: held-out prompts never reach the pretraining stream
 # The base learning rate `auto` jobs on the demo base train with (its registry entry's).
-DEMO_LEARNING_RATE = 2e-3
+DEMO_LEARNING_RATE = 4e-3
 
 
 @dataclass(frozen=True)

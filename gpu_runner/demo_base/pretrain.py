@@ -38,8 +38,8 @@ class PretrainConfig:
     heads: int = 4
     kv_heads: int = 4
     max_position_embeddings: int = 256
-    steps: int = 3500
-    batch_size: int = 24
+    steps: int = 8000
+    batch_size: int = 48
     peak_learning_rate: float = 3e-3
     warmup_steps: int = 30
     weight_decay: float = 0.01
