@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -157,6 +158,7 @@ class JobRow(Base):
     request_hash: Mapped[str | None] = mapped_column(String(64))
     evaluation_json: Mapped[str | None] = mapped_column(Text)
     eval_summary_json: Mapped[str | None] = mapped_column(Text)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
 
 
 class JobMetadataRow(Base):

@@ -206,6 +206,7 @@ class FineTuningController(Controller):
                 batch_size=hyper.batch_size,
                 learning_rate_multiplier=hyper.learning_rate_multiplier,
                 beta=hyper.beta,
+                learning_rate=result.learning_rate,
             ),
             estimated_trained_tokens=result.estimated_trained_tokens,
             estimated_duration_seconds=result.estimated_duration_s,

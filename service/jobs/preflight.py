@@ -42,6 +42,7 @@ class Preflight:
     method: MethodSpec | None = None  # the request's, its hyperparameters resolved
     estimated_trained_tokens: int | None = None
     estimated_duration_s: float | None = None
+    learning_rate: float | None = None  # multiplier times the base's registry rate, if it has one
 
     @property
     def ok(self) -> bool:
@@ -117,7 +118,10 @@ class JobPreflight:
         if result.training_report is not None:
             report = result.training_report
             result.method = method.resolve(report.n_trainable_examples)
-            n_epochs = result.method.hyperparameters.numbers().n_epochs
+            hyperparameters = result.method.hyperparameters.numbers()
+            n_epochs = hyperparameters.n_epochs
+            if base.learning_rate is not None:
+                result.learning_rate = base.learning_rate * hyperparameters.learning_rate_multiplier
             # OpenAI bills every token of every (truncated) example, once per epoch.
             result.estimated_trained_tokens = report.total_tokens * n_epochs
             result.estimated_duration_s = round(

@@ -74,6 +74,9 @@ class JobRecord:
     heartbeat_us: int | None = None
     evaluation: JobEvaluation | None = None  # ftapi: what the job asked of its evaluation
     eval_summary: dict[str, Any] | None = None  # ftapi: base vs tuned, best checkpoint, forgetting
+    # ftapi: the peak rate it trains at, once resolved; None where the base model's registry entry
+    # sets no rate (the trainer's own default applies, which the api does not know).
+    learning_rate: float | None = None
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,12 @@ class ResolvedHyperparametersObject(BaseModel):
     batch_size: int
     learning_rate_multiplier: float
     beta: float | None = None
+    learning_rate: float | None = Field(
+        default=None,
+        description="The peak learning rate: learning_rate_multiplier times the base model's own "
+        "rate (its registry entry's learning_rate); null when the entry sets none and the "
+        "trainer's default applies.",
+    )
 
 
 class JobProblemObject(BaseModel):
@@ -274,6 +280,13 @@ class FineTuningJobObject(BaseModel):
     early_stopping: dict[str, Any] | None = Field(
         default=None, description="ftapi: the job's early stopping, if asked for."
     )
+    learning_rate: float | None = Field(
+        default=None,
+        description="ftapi: the peak learning rate the job trains at, resolved with its "
+        "hyperparameters: learning_rate_multiplier times the base model's own rate (its registry "
+        "entry's learning_rate). Null until resolved, and when the entry sets no rate (the "
+        "trainer's default applies).",
+    )
     eval_summary: dict[str, Any] | None = Field(
         default=None,
         description="ftapi: the in-job evaluation's base and tuned metrics, the best "
@@ -323,6 +336,7 @@ class FineTuningJobObject(BaseModel):
             if job.evaluation is None or job.evaluation.early_stopping is None
             else asdict(job.evaluation.early_stopping),
             eval_summary=job.eval_summary,
+            learning_rate=job.learning_rate,
         )
 
 

@@ -479,6 +479,7 @@ def _record_of(row: JobRow | Row[Any]) -> JobRecord:
         if row.evaluation_json is None
         else JobEvaluation.from_json(json.loads(row.evaluation_json)),
         eval_summary=None if row.eval_summary_json is None else json.loads(row.eval_summary_json),
+        learning_rate=row.learning_rate,
     )
 
 

@@ -73,6 +73,7 @@ class JobValidation:
             JobStatus.QUEUED,
             messages.files_validated(),
             method=result.method,
+            learning_rate=result.learning_rate,
         )
         if queued is not None:
             await self._jobs.enqueue_training(queued)

@@ -103,6 +103,7 @@ def test_a_job_trains_an_adapter_that_answers_what_it_learnt(
     done = wait_for(client, job.id, timeout_s=240)
 
     assert done.status == "succeeded", done.error
+    assert (done.model_extra or {})["learning_rate"] is None  # no per-model rate: the trainer's
     assert done.trained_tokens is not None
     assert done.trained_tokens > 0
     (result_file,) = done.result_files
@@ -286,6 +287,17 @@ def test_a_job_trained_hard_on_a_narrow_task_reports_forgetting_without_a_valida
     done = wait_for(client, job.id, timeout_s=240)
 
     assert done.status == "succeeded", done.error
+    # The peak rate is echoed resolved: the multiplier times the demo base's registry rate, and no
+    # step trained faster.
+    peak = (done.model_extra or {})["learning_rate"]
+    assert peak == pytest.approx(10.0 * DEMO_LEARNING_RATE)
+    rates = [
+        e.data["learning_rate"]
+        for e in client.fine_tuning.jobs.list_events(job.id, limit=100)
+        if e.type == "metrics" and e.data and "learning_rate" in e.data
+    ]
+    assert rates
+    assert max(rates) <= peak * (1 + 1e-6), rates
     summary = (done.model_extra or {})["eval_summary"]
     print(
         f"job {done.finished_at - done.created_at} s (whole seconds), of which reference "

@@ -142,6 +142,7 @@ def test_estimate_resolves_auto_hyperparameters_and_tokens(
         "batch_size": 1,
         "learning_rate_multiplier": 1.0,
         "beta": None,
+        "learning_rate": None,  # the tiny model's registry entry sets no rate of its own
     }
     total = estimate["training_report"]["tokens"]["total"]
     assert estimate["estimated_trained_tokens"] == total * 8
