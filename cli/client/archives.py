@@ -1,9 +1,12 @@
-"""Unpacking a downloaded model archive safely, and checking it against its ``checksums``.
+"""Unpacking a downloaded model archive safely, checking it against its ``checksums``, and
+packing an adapter directory for ``ftapi models import``.
 
 The archive comes from a server, so it is treated as hostile: only regular files with plain
-relative names are written (absolute paths, ``..``, links, devices and anything else are refused
-before a byte lands), each inside the target directory. Every file must then match the sha256
-that ``checksums`` (``sha256sum -c`` format) lists for it, and every file must be listed.
+relative names are written (absolute paths, ``..``, links, devices and anything else are
+refused before a byte lands, by the rules the server applies to imports:
+``service.models.archive_members``), each inside the target directory. Every file must then
+match the sha256 that ``checksums`` (``sha256sum -c`` format) lists for it, and every file must
+be listed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,12 @@ import hashlib
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
+
+from service.models.archive_members import (
+    PICKLE_SUFFIXES,
+    member_path_problem,
+    member_type_problem,
+)
 
 CHECKSUMS_NAME = "checksums"
 _CHUNK_BYTES = 1 << 20
@@ -65,11 +74,26 @@ def verify_checksums(directory: Path, names: list[str]) -> None:
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
-    if not member.isreg():
-        raise UnsafeArchive(f"refusing {member.name!r}: only regular files are extracted")
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or not path.parts or ".." in path.parts or "\\" in member.name:
-        raise UnsafeArchive(f"refusing {member.name!r}: not a plain relative path")
+    problem = member_type_problem(member, directories=False) or member_path_problem(member.name)
+    if problem is None and not PurePosixPath(member.name).parts:
+        problem = f"refusing {member.name!r}: an empty name"
+    if problem is not None:
+        raise UnsafeArchive(problem)
+
+
+def pack_adapter_directory(directory: Path, archive: Path) -> list[str]:
+    """Write the regular files at the top of ``directory`` into the tar ``archive`` (no
+    subdirectories, links or pickles: what an import accepts); returns their names."""
+    names = []
+    with tarfile.open(archive, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for path in sorted(directory.iterdir()):
+            if path.is_symlink() or not path.is_file():
+                continue  # only the directory's own regular files travel
+            if path.name.lower().endswith(PICKLE_SUFFIXES):
+                raise UnsafeArchive(f"{path.name} is a pickle: only safetensors are imported")
+            tar.add(path, arcname=path.name, recursive=False)
+            names.append(path.name)
+    return names
 
 
 def _sha256(path: Path) -> str:
