@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ import openai
 import pytest
 from openai.types import Model
 
+from service.serving.names import engine_adapter_name
 from tests.e2e.serving.conftest import BASE_MODEL_ID, ServingStack
 from tests.e2e.serving.test_download import download, extract, greedy_with_peft
 from tests.e2e.serving.test_serving import chat
@@ -146,6 +148,34 @@ def test_an_imported_adapter_answers_as_peft_does_downloads_and_stays_private(
         assert sdk.models.delete(imported.id).deleted
         with pytest.raises(openai.NotFoundError):
             sdk.models.retrieve(imported.id)
+    # Deleting a job-less model unloads it everywhere too.
+    name = engine_adapter_name(imported.id)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = serving_stack.agent.state()
+        loaded = [entry["name"] for entry in state["loaded"]]  # type: ignore[attr-defined]
+        if name not in loaded and name not in state["cache"]["entries"]:  # type: ignore[index]
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the agent still holds {name}: {state}")
+
+
+def test_a_downloaded_model_imports_as_is_and_answers_alike(
+    serving_stack: ServingStack, project_key: str
+) -> None:
+    """ftapi's own download (tokenizer, card and checksums beside the adapter, the config naming
+    the base by its registry id) is an import archive as it stands."""
+    trained = serving_stack.publish(project_key, seed=59)
+    archive = download(serving_stack, project_key, trained)
+    assert archive.status_code == 200, archive.text
+    file_id = upload(serving_stack, project_key, archive.content)
+    response = post_import(serving_stack, project_key, file=file_id, suffix="copy")
+    assert response.status_code == 200, response.text
+    copy = response.json()["id"]
+    assert copy != trained
+    with serving_stack.sdk(project_key) as sdk:
+        assert chat(sdk, copy) == chat(sdk, trained)
 
 
 def hostile_archives(adapter: Path) -> dict[str, bytes]:
