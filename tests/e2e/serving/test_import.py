@@ -144,6 +144,15 @@ def test_an_imported_adapter_answers_as_peft_does_downloads_and_stays_private(
         assert post_import(serving_stack, other, file=file_id).status_code == 404
     assert download(serving_stack, other, imported.id).status_code == 404
 
+    # Shared like a trained model: the grantee calls it (and still cannot download it).
+    with serving_stack.sdk(project_key) as sdk:
+        sdk.fine_tuning.checkpoints.permissions.create(
+            imported.id, project_ids=[caller_of(serving_stack.api, other).project_id]
+        )
+    with serving_stack.sdk(other) as sdk:
+        assert chat(sdk, imported.id) == served
+    assert download(serving_stack, other, imported.id).status_code == 404
+
     with serving_stack.sdk(project_key) as sdk:
         assert sdk.models.delete(imported.id).deleted
         with pytest.raises(openai.NotFoundError):
