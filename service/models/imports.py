@@ -37,7 +37,7 @@ from service.blobstore.directories import upload_directory
 from service.blobstore.keys import file_key, imported_adapter_prefix
 from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
-from service.errors import InvalidRequest, NotFound
+from service.errors import FtapiError, InvalidRequest, NotFound
 from service.files.records import FilePurpose
 from service.files.store import FileStore
 from service.ids import IdPrefix, new_id
@@ -146,6 +146,8 @@ class ModelImports:
             problems.append(named)
         base_dir = await self._model_files.local_dir(spec)
         base_shapes = await asyncio.to_thread(base_weight_shapes, base_dir)
+        if not base_shapes:  # the deployment's fault, not the caller's: a 500, not a 400
+            raise FtapiError(f"the base model {spec.id} has no safetensors weights in {base_dir}")
         header = read_safetensors_header(adapter_dir / ADAPTER_WEIGHTS_NAME)
         problems += shape_problems(header, base_shapes, info.rank)
         if problems:
