@@ -16,11 +16,8 @@ import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from service.models.archive_members import (
-    PICKLE_SUFFIXES,
-    member_path_problem,
-    member_type_problem,
-)
+from service.models.adapters import ADAPTER_FILE_NAMES
+from service.models.archive_members import member_path_problem, member_type_problem
 
 CHECKSUMS_NAME = "checksums"
 _CHUNK_BYTES = 1 << 20
@@ -82,17 +79,19 @@ def _check_member(member: tarfile.TarInfo) -> None:
 
 
 def pack_adapter_directory(directory: Path, archive: Path) -> list[str]:
-    """Write the regular files at the top of ``directory`` into the tar ``archive`` (no
-    subdirectories, links or pickles: what an import accepts); returns their names."""
-    names = []
+    """Write ``directory``'s ``adapter_config.json`` and ``adapter_model.safetensors`` into the
+    tar ``archive``: all an import keeps, so a trainer's output directory (optimizer state and
+    training arguments, pickled) can be given as it is. Returns the names written."""
+    names = sorted(ADAPTER_FILE_NAMES)
+    missing = [name for name in names if not (directory / name).is_file()]
+    if missing:
+        raise UnsafeArchive(f"{directory} has no {' or '.join(missing)}: not a peft adapter")
     with tarfile.open(archive, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for path in sorted(directory.iterdir()):
-            if path.is_symlink() or not path.is_file():
-                continue  # only the directory's own regular files travel
-            if path.name.lower().endswith(PICKLE_SUFFIXES):
-                raise UnsafeArchive(f"{path.name} is a pickle: only safetensors are imported")
-            tar.add(path, arcname=path.name, recursive=False)
-            names.append(path.name)
+        for name in names:
+            path = directory / name
+            if path.is_symlink():
+                raise UnsafeArchive(f"{path} is a symbolic link: give the file itself")
+            tar.add(path, arcname=name, recursive=False)
     return names
 
 

@@ -298,6 +298,8 @@ def test_ftapi_models_import_packs_a_directory_and_prints_the_model(
     config = json.loads((adapter / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = BASE_MODEL_ID
     (adapter / "adapter_config.json").write_text(json.dumps(config))
+    # A trainer's output directory: its pickled state stays behind, it is never sent.
+    (adapter / "training_args.bin").write_bytes(b"\x80\x04pickled")
     result = subprocess.run(
         [
             sys.executable,
