@@ -51,6 +51,17 @@ def tar_of(files: dict[str, bytes], *, extra: list[tarfile.TarInfo] | None = Non
     return buffer.getvalue()
 
 
+def unterminated_tar(files: dict[str, bytes]) -> bytes:
+    """The members of a tar without its end-of-archive blocks, so more can be appended."""
+    buffer = io.BytesIO()
+    tar = tarfile.open(fileobj=buffer, mode="w")  # noqa: SIM115 - never closed: no end blocks
+    for name, body in files.items():
+        info = tarfile.TarInfo(name)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
 def lora_dir(directory: Path, modules: dict[str, tuple[int, int]], rank: int = 8) -> Path:
     """A rank-``rank`` LoRA adapter on ``modules`` (name -> (out, in) features), zeros."""
     directory.mkdir(parents=True)
@@ -202,7 +213,11 @@ def hostile_archives(adapter: Path) -> dict[str, bytes]:
 
     deep = tarfile.TarInfo("a/b/c")
     deep.type = tarfile.DIRTYPE
+    # A member declaring 64 MiB (a non-weights file may have 32): refused on its header alone.
+    oversized = tarfile.TarInfo("notes.txt")
+    oversized.size = 64 << 20
     return {
+        "oversized": unterminated_tar(good) + oversized.tobuf(),
         "traversal": tar_of({**good, "../escape.txt": b"x"}),
         "absolute": tar_of({**good, "/var/escape.txt": b"x"}),
         "symlink": with_member(tarfile.SYMTYPE, "link", "/etc/passwd"),
@@ -218,23 +233,25 @@ def hostile_archives(adapter: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "traversal",
-        "absolute",
-        "symlink",
-        "hardlink",
-        "device",
-        "fifo",
-        "nested",
-        "many-members",
-        "bomb",
-        "pickle-name",
-        "pickle-bytes",
-        "not-a-tar",
-    ],
-)
+# What each refusal says (part of the message), so each case fails for its own reason.
+HOSTILE_REASONS = {
+    "traversal": "climbs out of the archive's root",
+    "absolute": "not a plain relative path",
+    "symlink": "a symbolic link",
+    "hardlink": "a hard link",
+    "device": "a device",
+    "fifo": "a fifo",
+    "nested": "directories nest at most one level",
+    "many-members": "more than 64 members",
+    "oversized": "at most 33554432 for it",
+    "bomb": "compression bomb",
+    "pickle-name": "pickled files are never accepted",
+    "pickle-bytes": "its bytes are a pickle",
+    "not-a-tar": "not a readable tar archive",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_REASONS))
 def test_a_hostile_archive_is_400_and_nothing_is_stored(
     serving_stack: ServingStack, project_key: str, kind: str
 ) -> None:
@@ -244,6 +261,7 @@ def test_a_hostile_archive_is_400_and_nothing_is_stored(
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_archive"
+    assert HOSTILE_REASONS[kind] in error["message"]
     assert error["param"] == "file"
     assert error["type"] == "invalid_request_error"
     assert fine_tuned_ids(serving_stack, project_key) == []
