@@ -24,6 +24,7 @@ class IdPrefix(StrEnum):
     UPLOAD_PART = "part_"
     JOB = "ftjob-"
     JOB_EVENT = "ftevent-"
+    MODEL_IMPORT = "ftimport-"
     CHECKPOINT = "ftckpt_"
     CHECKPOINT_PERMISSION = "cp_"
     WEBHOOK_ENDPOINT = "we_"

@@ -1,9 +1,12 @@
-"""Unpacking a downloaded model archive safely, and checking it against its ``checksums``.
+"""Unpacking a downloaded model archive safely, checking it against its ``checksums``, and
+packing an adapter directory for ``ftapi models import``.
 
 The archive comes from a server, so it is treated as hostile: only regular files with plain
-relative names are written (absolute paths, ``..``, links, devices and anything else are refused
-before a byte lands), each inside the target directory. Every file must then match the sha256
-that ``checksums`` (``sha256sum -c`` format) lists for it, and every file must be listed.
+relative names are written (absolute paths, ``..``, links, devices and anything else are
+refused before a byte lands, by the rules the server applies to imports:
+``service.models.archive_members``), each inside the target directory. Every file must then
+match the sha256 that ``checksums`` (``sha256sum -c`` format) lists for it, and every file must
+be listed.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import hashlib
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
+
+from service.models.adapters import ADAPTER_FILE_NAMES
+from service.models.archive_members import member_path_problem, member_type_problem
 
 CHECKSUMS_NAME = "checksums"
 _CHUNK_BYTES = 1 << 20
@@ -65,11 +71,28 @@ def verify_checksums(directory: Path, names: list[str]) -> None:
 
 
 def _check_member(member: tarfile.TarInfo) -> None:
-    if not member.isreg():
-        raise UnsafeArchive(f"refusing {member.name!r}: only regular files are extracted")
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or not path.parts or ".." in path.parts or "\\" in member.name:
-        raise UnsafeArchive(f"refusing {member.name!r}: not a plain relative path")
+    problem = member_type_problem(member, directories=False) or member_path_problem(member.name)
+    if problem is None and not PurePosixPath(member.name).parts:
+        problem = f"refusing {member.name!r}: an empty name"
+    if problem is not None:
+        raise UnsafeArchive(problem)
+
+
+def pack_adapter_directory(directory: Path, archive: Path) -> list[str]:
+    """Write ``directory``'s ``adapter_config.json`` and ``adapter_model.safetensors`` into the
+    tar ``archive``: all an import keeps, so a trainer's output directory (optimizer state and
+    training arguments, pickled) can be given as it is. Returns the names written."""
+    names = sorted(ADAPTER_FILE_NAMES)
+    missing = [name for name in names if not (directory / name).is_file()]
+    if missing:
+        raise UnsafeArchive(f"{directory} has no {' or '.join(missing)}: not a peft adapter")
+    with tarfile.open(archive, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name in names:
+            path = directory / name
+            if path.is_symlink():
+                raise UnsafeArchive(f"{path} is a symbolic link: give the file itself")
+            tar.add(path, arcname=name, recursive=False)
+    return names
 
 
 def _sha256(path: Path) -> str:

@@ -1,7 +1,8 @@
-"""``ftapi models list|delete|download``: the models a key can use, over HTTP.
+"""``ftapi models list|delete|download|import``: the models a key can use, over HTTP.
 
 Base models (``owned_by: system``) come from the deployment's registry; fine-tuned ones belong
-to the key's project and can be deleted or downloaded. (Operators edit the registry with
+to the key's project and can be deleted or downloaded; a LoRA adapter trained elsewhere can be
+imported as one. (Operators edit the registry with
 ``ftapi registry``.)
 """
 
@@ -14,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli.client.archives import UnsafeArchive, extract_model_archive
+from cli.client.archives import UnsafeArchive, extract_model_archive, pack_adapter_directory
 from cli.client.connection import (
     DEFAULT_BASE_URL,
     ApiKeyOption,
@@ -25,6 +26,7 @@ from cli.client.connection import (
 )
 from cli.client.progress import transfer_progress
 from cli.client.tables import echo_deleted, format_timestamp, print_json, print_table, show
+from cli.client.uploading import upload_file
 
 models_app = typer.Typer(no_args_is_help=True, help="Models: base models and fine-tuned ones.")
 
@@ -92,3 +94,44 @@ def download(
         except (UnsafeArchive, tarfile.TarError, OSError) as exc:
             fail(f"{exc} (invalid_archive)")
     typer.echo(str(output))
+
+
+@models_app.command("import")
+def import_adapter(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A peft adapter directory (adapter_config.json, adapter_model.safetensors) "
+            "or a tar / tar.gz of one.",
+            exists=True,
+        ),
+    ],
+    base_model: Annotated[
+        str, typer.Option("--base-model", help="The base model the adapter was trained on.")
+    ],
+    suffix: Annotated[
+        str | None, typer.Option(help="Up to 64 characters added to the model's name.")
+    ] = None,
+    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    api_key: ApiKeyOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Import a LoRA adapter trained elsewhere as a fine-tuned model: upload it (a directory is
+    packed into a tar first) as a ``user_data`` file, then ``POST /v1/models/import``. Prints
+    the new model's id."""
+    with tempfile.TemporaryDirectory(prefix="ftapi-import-") as scratch:
+        archive = source
+        if source.is_dir():
+            archive = Path(scratch) / f"{source.name or 'adapter'}.tar"
+            try:
+                pack_adapter_directory(source, archive)
+            except UnsafeArchive as exc:
+                fail(f"{exc} (invalid_adapter)")
+        with api_session(base_url, api_key) as api:
+            with transfer_progress(f"upload {archive.name}", archive.stat().st_size) as progress:
+                file = upload_file(api, archive, "user_data", progress)
+            body = {"file": file["id"], "base_model": base_model}
+            if suffix is not None:
+                body["suffix"] = suffix
+            model = api.post("models/import", json=body)
+    show(model, json_output=json_output, human=lambda model: typer.echo(model["id"]))

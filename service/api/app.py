@@ -31,6 +31,7 @@ from service.http.request_context import (
 from service.jobs.http import FineTuningController
 from service.logs import configure_logging
 from service.models.http import ModelsController
+from service.models.imports_http import ModelImportsController
 from service.models.permissions_http import CheckpointPermissionsController
 from service.observability.tracing import http_tracing_plugins
 from service.serving.gateway.http import InferenceController
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UploadsController,
             FineTuningController,
             ModelsController,
+            ModelImportsController,
             CheckpointPermissionsController,
             InferenceController,
             WebhookEndpointsController,

@@ -49,6 +49,8 @@ _ROUTE_ERRORS: dict[Route, tuple[str, ...]] = {
     # A model that is unknown to the caller.
     ("POST", "/v1/chat/completions"): ("404",),
     ("POST", "/v1/completions"): ("404",),
+    # The uploaded archive it names is not the caller's file; the adapter is stored.
+    ("POST", "/v1/models/import"): ("404", "507"),
     # Routes that store the request's bytes in the blob store.
     ("POST", "/v1/files"): ("507",),
     ("POST", "/v1/uploads/{upload_id}/parts"): ("507",),

@@ -23,6 +23,7 @@ from service.http.dependencies import CallerDep
 from service.jobs.preflight import JobPreflight
 from service.jobs.service import JobService
 from service.models.download import ModelDownloads
+from service.models.imports import ModelImports
 from service.models.service import ModelService
 from service.models.sharing import ModelSharing
 from service.serving.gateway.inference import InferenceGateway
@@ -82,6 +83,10 @@ def _downloads(request: Request[Any, Any, Any], caller: CallerDep) -> ModelDownl
     return api_services_of(request.app).downloads
 
 
+def _imports(request: Request[Any, Any, Any], caller: CallerDep) -> ModelImports:
+    return api_services_of(request.app).imports
+
+
 def _sharing(request: Request[Any, Any, Any], caller: CallerDep) -> ModelSharing:
     return api_services_of(request.app).sharing
 
@@ -119,6 +124,7 @@ V1_DEPENDENCIES = {
     "jobs": Provide(_jobs, sync_to_thread=False),
     "models": Provide(_models, sync_to_thread=False),
     "downloads": Provide(_downloads, sync_to_thread=False),
+    "imports": Provide(_imports, sync_to_thread=False),
     "sharing": Provide(_sharing, sync_to_thread=False),
     "webhooks": Provide(_webhooks, sync_to_thread=False),
     "serving": Provide(_serving, sync_to_thread=False),

@@ -21,6 +21,7 @@ from service.jobs.service import JobService
 from service.jobs.serving_events import JobServingEvents
 from service.models.download import ModelDownloads
 from service.models.fine_tuned import FineTunedModelStore
+from service.models.imports import ModelImports
 from service.models.permissions import PermissionStore
 from service.models.service import ModelService
 from service.models.sharing import ModelSharing
@@ -46,6 +47,7 @@ class ApiServices:
     jobs: JobService
     models: ModelService
     downloads: ModelDownloads
+    imports: ModelImports
     sharing: ModelSharing
     webhooks: WebhookService
     serving: InferenceGateway
@@ -86,6 +88,7 @@ class ApiServices:
             downloads=ModelDownloads(
                 core.registry, core.model_access, core.model_files, resources.blobs, sessions
             ),
+            imports=ModelImports(core.registry, core.model_files, resources.blobs, sessions, clock),
             sharing=ModelSharing(
                 core.model_access, PermissionStore(sessions), core.projects, clock
             ),

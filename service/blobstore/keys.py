@@ -6,6 +6,7 @@ Layout (see DESIGN.md, "Sources of truth")::
     projects/{project_id}/uploads/{upload_id}/parts/{part_id}
     projects/{project_id}/jobs/{job_id}/attempts/{n}/checkpoints/step-{step}/...
     projects/{project_id}/jobs/{job_id}/attempts/{n}/adapter/{adapter_config.json, ...}
+    projects/{project_id}/imports/{import_id}/adapter/{adapter_config.json, ...}
 
 A training attempt writes only under its own ``attempts/{n}/`` prefix, so a runner that lost its
 claim can never overwrite what the attempt holding the job wrote or published. Rows store the
@@ -116,3 +117,9 @@ def adapter_object_key(project_id: str, job_id: str, attempt: int, name: str) ->
     return (
         f"{adapter_prefix(project_id, job_id, attempt)}{_checked_id('adapter object name', name)}"
     )
+
+
+def imported_adapter_prefix(project_id: str, import_id: str) -> str:
+    """Prefix (ending in '/') of an adapter imported with ``POST /v1/models/import``; it is the
+    imported model's blob prefix."""
+    return f"{_project_root(project_id)}/imports/{_checked_id('import_id', import_id)}/adapter/"

@@ -212,7 +212,8 @@ class FineTunedModelRow(Base):
     id: Mapped[str] = mapped_column(String(512), primary_key=True)  # the ft:... name
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     organization_id: Mapped[str] = mapped_column(String(64))
-    job_id: Mapped[str] = mapped_column(String(64), index=True)
+    # The job that trained it; None for an adapter imported with ``POST /v1/models/import``.
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
     base_model: Mapped[str] = mapped_column(String(256))
     blob_prefix: Mapped[str] = mapped_column(String(512))
     created_at: Mapped[int] = mapped_column(BigInteger)

@@ -47,7 +47,7 @@ class AdapterModel:
     name: str  # the public ``ft:`` name
     kind: AdapterKind
     project_id: str  # the owner
-    job_id: str
+    job_id: str | None  # None for an imported model: no job made it
     base_model: str  # the registry base at the root, whatever it was fine-tuned from
     blob_prefix: str  # the committed directory holding the adapter (for checkpoints: in adapter/)
     created: int

@@ -26,7 +26,7 @@ class FineTunedModelRecord:
     id: str
     project_id: str
     organization_id: str
-    job_id: str
+    job_id: str | None  # None: imported (``service.models.imports``), not trained here
     base_model: str
     blob_prefix: str
     created_at: int

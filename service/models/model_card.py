@@ -3,7 +3,8 @@
 Rendered from the records ftapi keeps: the base model (and the hub revision it is pinned to),
 the job's training and validation files with the sha256 they were stored with, the job's method
 and resolved hyperparameters, and its evaluation summary. Anything not recorded (an adapter
-published without a job row, a file since deleted) is said to be unknown rather than left out.
+published without a job row, an imported adapter, a file since deleted) is said to be unknown
+rather than left out.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ModelCardFacts:
     base_model: str  # the registry id
     base_source: str | None  # the hub id (or None for a local or blob-store base)
     base_revision: str | None
-    job_id: str
+    job_id: str | None  # None: imported (``POST /v1/models/import``), not trained by ftapi
     created: int
     step: int | None = None  # a checkpoint's step
     training_file: DatasetFile | None = None
@@ -53,7 +54,10 @@ def render_model_card(facts: ModelCardFacts) -> str:
     lines = [
         f"# {facts.model}",
         "",
-        f"A LoRA adapter ({facts.kind}) trained by ftapi job `{facts.job_id}`.",
+        f"A LoRA adapter ({facts.kind}) trained by ftapi job `{facts.job_id}`."
+        if facts.job_id is not None
+        else "A LoRA adapter (model) trained elsewhere and imported into ftapi: its training "
+        "data and hyperparameters are not recorded here.",
         "",
         f"- Base model: {base}",
         f"- Created: {facts.created} (Unix seconds)",

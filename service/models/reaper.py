@@ -42,7 +42,7 @@ class ExpiredModel:
 
     id: str
     project_id: str
-    job_id: str
+    job_id: str | None  # None for an imported model: its blobs are all under its prefix
     blob_prefix: str
 
 
@@ -123,7 +123,8 @@ class ModelBlobReaper:
 
     async def _reap(self, model: ExpiredModel, now_s: int) -> bool:
         objects = await self._blobs.delete_prefix(model.blob_prefix)
-        objects += await self._blobs.delete_prefix(job_prefix(model.project_id, model.job_id))
+        if model.job_id is not None:
+            objects += await self._blobs.delete_prefix(job_prefix(model.project_id, model.job_id))
         if not await self._store.mark_reaped(model.id, at_s=now_s):
             return False
         logger.info("deleted %d blobs of deleted model %s", objects, model.id)

@@ -1,6 +1,6 @@
-"""Fine-tuning a fine-tuned model or a checkpoint, own or shared, end to end: the official SDK in
-strict mode, real workers and the deterministic trainer, which records the adapter it was
-handed to continue from (``initial=`` in its log)."""
+"""Fine-tuning a fine-tuned model or a checkpoint, own, shared or imported, end to end: the
+official SDK in strict mode, real workers and the deterministic trainer, which records the
+adapter it was handed to continue from (``initial=`` in its log)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 import openai
 import pytest
 from openai import OpenAI
+from openai.types import Model
 from openai.types.fine_tuning import FineTuningJob
 
+from tests.e2e.serving.test_import import adapter_tar, lora_dir
 from tests.integration.models.conftest import caller_of
 from tests.support.http_checks import raw_client
 from tests.support.jobs import (
@@ -137,3 +139,26 @@ def test_unknown_deleted_and_unshared_models_are_not_found(
             owner.fine_tuning.jobs.create(
                 model=trained.fine_tuned_model, training_file=owner_training
             )
+
+
+def test_an_imported_adapter_can_be_fine_tuned_again(
+    stack: ApiServer, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    key = stack.new_key(f"importer-{request.node.name}"[:120])
+    # The tiny model's attention is 64 wide; the trainer logs the adapter it starts from.
+    adapter = lora_dir(tmp_path / "lora", {"model.layers.0.self_attn.q_proj": (64, 64)})
+    with sdk(stack, key) as client:
+        archive = client.files.create(
+            file=("lora.tar.gz", adapter_tar(adapter)), purpose="user_data"
+        )
+        imported = client.post(
+            "/models/import",
+            body={"file": archive.id, "base_model": TINY_MODEL_ID, "suffix": "imported"},
+            cast_to=Model,
+        )
+        again = train(client, imported.id)
+        assert again.fine_tuned_model is not None
+        assert again.fine_tuned_model.startswith(f"ft:{TINY_MODEL_ID}:ftapi:again:")
+    # Trained from the imported adapter's own weights file.
+    started = started_from(stack, again.id)
+    assert "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight" in started

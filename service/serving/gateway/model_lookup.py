@@ -22,16 +22,21 @@ class ServingLookup:
     async def served_names_of_model(self, project_id: str, model_id: str) -> list[str]:
         """Public names served for a fine-tuned model (live or deleted): it and its checkpoints."""
         async with self._sessions.read() as connection:
-            job_id = await connection.scalar(
-                select(FineTunedModelRow.job_id).where(
-                    FineTunedModelRow.id == model_id, FineTunedModelRow.project_id == project_id
+            row = (
+                await connection.execute(
+                    select(FineTunedModelRow.job_id).where(
+                        FineTunedModelRow.id == model_id,
+                        FineTunedModelRow.project_id == project_id,
+                    )
                 )
-            )
-            if job_id is None:
+            ).first()
+            if row is None:
                 return []
+            if row.job_id is None:
+                return [model_id]  # imported: no job, so no checkpoints
             checkpoints = await connection.scalars(
                 select(CheckpointRow.fine_tuned_model_checkpoint).where(
-                    CheckpointRow.job_id == job_id
+                    CheckpointRow.job_id == row.job_id
                 )
             )
             return [model_id, *checkpoints]

@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.auth.store import ProjectStore
 from service.blobstore import BlobStore, LocalBlobStore, S3BlobStore
-from service.blobstore.keys import adapter_object_key, adapter_prefix, checkpoint_object_key
+from service.blobstore.keys import (
+    adapter_object_key,
+    adapter_prefix,
+    checkpoint_object_key,
+    imported_adapter_prefix,
+)
 from service.clock import SystemClock
 from service.db.engine import create_engine, create_session_factory
 from service.db.migrate import upgrade_database_async
@@ -220,3 +225,30 @@ async def test_a_model_published_before_attempt_scoped_keys_is_reaped_whole(worl
     assert await world.reaper().run_once() == 1
 
     assert await world._present(legacy) == 0
+
+
+async def test_an_imported_model_without_a_job_is_reaped_by_its_prefix(world: World) -> None:
+    """An imported model (``job_id`` NULL) keeps everything under its import prefix."""
+    prefix = imported_adapter_prefix(world.project_id, "ftimport-abc")
+    for file_name in ADAPTER_FILES:
+        await world._put(prefix + file_name)
+    live = await world.publish("live")
+    model_id = "ft:org/base:acme:imported:abc"
+    assert await FineTunedModelStore(world.sessions).insert(
+        FineTunedModelRecord(
+            id=model_id,
+            project_id=world.project_id,
+            organization_id=world.organization_id,
+            job_id=None,
+            base_model="org/base",
+            blob_prefix=prefix,
+            created_at=NOW_S - 10_000,
+        )
+    )
+    await world.delete(model_id, at_s=NOW_S - GRACE_S)
+
+    assert await world.reaper().run_once() == 1
+
+    assert await world._present([prefix + name for name in ADAPTER_FILES]) == 0
+    assert await world.blobs_deleted_at(model_id) == NOW_S
+    assert await world.blob_count(live) == (3, 6)
