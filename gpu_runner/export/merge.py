@@ -76,7 +76,7 @@ def probe_token_ids(base_dir: Path, chat_template: str | None) -> list[list[int]
 
 def load_base(base_dir: Path, dtype: torch.dtype | None = None) -> Any:
     """The model under ``base_dir`` on the CPU, in ``dtype`` or its own, from safetensors only."""
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         base_dir, dtype=dtype or "auto", use_safetensors=True, local_files_only=True
     )
     model.eval()

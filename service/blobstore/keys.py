@@ -116,3 +116,11 @@ def adapter_object_key(project_id: str, job_id: str, attempt: int, name: str) ->
     return (
         f"{adapter_prefix(project_id, job_id, attempt)}{_checked_id('adapter object name', name)}"
     )
+
+
+def merged_export_prefix(project_id: str, job_id: str, model_digest: str) -> str:
+    """Prefix (ending in '/') of the merged export of one model or checkpoint of a job (kept
+    under the job's prefix, so deleting the model deletes its export); ``model_digest`` names
+    which (model ids hold ``:`` and ``/``, which keys cannot)."""
+    digest = _checked_id("model digest", model_digest)
+    return f"{job_prefix(project_id, job_id)}exports/merged/{digest}/"
