@@ -133,6 +133,7 @@ class ModelsController(Controller):
         responses={
             202: ResponseSpec(
                 data_container=ModelExport,
+                generate_examples=False,
                 description="`format=merged`: the merged model is being built; ask again "
                 "after `Retry-After` seconds.",
             )

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -251,3 +253,30 @@ def test_a_build_lost_with_its_worker_is_queued_again(
         ExportStatus.SUCCEEDED,
         orphan.created_at,
     )
+
+
+def test_the_cli_waits_for_the_merged_export_and_extracts_it(
+    serving_stack: ServingStack, gpu_worker: WorkerProcess, project_key: str, tmp_path: Path
+) -> None:
+    model = serving_stack.publish(project_key, seed=44)
+    target = tmp_path / "merged"
+    env = os.environ | {
+        "FTAPI_BASE_URL": serving_stack.api.base_url,
+        "FTAPI_API_KEY": project_key,
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "models", "download", model, "--merged", "-o", str(target)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(target)
+    assert f"building the merged model of {model}" in done.stderr
+    assert "100%" in done.stderr
+    files = {path.name for path in target.iterdir()}
+    assert {"config.json", "README.md", "checksums"} <= files
+    assert any(name.endswith(".safetensors") for name in files)
+    assert not [name for name in files if name.startswith((".download-", "adapter_"))]
