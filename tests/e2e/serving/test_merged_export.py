@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -280,3 +281,19 @@ def test_the_cli_waits_for_the_merged_export_and_extracts_it(
     assert {"config.json", "README.md", "checksums"} <= files
     assert any(name.endswith(".safetensors") for name in files)
     assert not [name for name in files if name.startswith((".download-", "adapter_"))]
+
+
+def test_a_checkpoint_exports_its_own_merged_model(
+    serving_stack: ServingStack, gpu_worker: WorkerProcess, project_key: str, tmp_path: Path
+) -> None:
+    """A checkpoint keeps its adapter in ``adapter/`` beside optimizer state: its merged export
+    folds that adapter in, and its card names the step."""
+    checkpoint = serving_stack.publish_checkpoint(project_key, seed=45, step=2)
+    response = wait_for_export(serving_stack, project_key, quote(checkpoint, safe=""))
+    assert response.status_code == 200, response.text
+    names = extract_all(response, tmp_path)
+    assert not [name for name in names if "optimizer" in name or name.startswith("adapter_")]
+    assert "Checkpoint step: 2" in (tmp_path / "README.md").read_text()
+    with serving_stack.sdk(project_key) as sdk:
+        served = chat(sdk, checkpoint)
+    assert greedy_with_transformers(tmp_path).strip() == served.strip()
