@@ -8,9 +8,9 @@ out-of-memory kill of the merge ends only the child. The gpu queue runs one task
 worker, so an export waits behind a training attempt running on the same worker.
 
 The record (``service.models.merged_exports``) is the export's state: this attempt writes
-``started_at``, then either its files (``attempts/{n}/``, ``manifest.json`` last) and
-``succeeded``, or ``failed`` with the child's error. It writes nothing once the record has moved
-on to a newer attempt (``ensure`` re-queued it as lost).
+``started_at`` and a heartbeat while it builds, then either its files (``attempts/{n}/``,
+``manifest.json`` last) and ``succeeded``, or ``failed`` with the child's error. It writes
+nothing once the record has moved on to a newer attempt (``ensure`` re-queued it as lost).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import gpu_runner
 from service.blobstore import BlobStore
@@ -34,9 +35,10 @@ from service.blobstore.directories import (
     upload_directory,
 )
 from service.clock import Clock, to_seconds
-from service.models.access import ModelAccess
+from service.models.access import AdapterModel, ModelAccess
 from service.models.adapter_blobs import adapter_blobs
 from service.models.merged_exports import (
+    HEARTBEAT_INTERVAL_S,
     ExportError,
     ExportRecord,
     ExportStatus,
@@ -104,50 +106,67 @@ class MergedExportBuilder:
             return  # deleted since: its export goes with its job's blobs
         prefix = export_prefix(adapter)
         record = await read_record(self._blobs, prefix)
-        if (
-            record is None
-            or record.attempt != attempt
-            or record.status is not ExportStatus.IN_PROGRESS
-        ):
+        due = record is not None and record.attempt == attempt
+        if record is None or not due or record.status is not ExportStatus.IN_PROGRESS:
             return  # built already, or a newer attempt owns the export
-        record = record.model_copy(update={"started_at": self._now()})
+        record = record.model_copy(update={"started_at": self._now(), "heartbeat_at": None})
         await write_record(self._blobs, prefix, record)
+        # The heartbeat stops before the outcome is written, so it never writes over it.
+        heartbeat = asyncio.create_task(self._beat(prefix, record))
+        try:
+            outcome = await self._make(adapter, model_id, prefix, record)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        if outcome is not None:
+            error, report = outcome
+            await self._finish(prefix, record, error=error, report=report)
+
+    async def _make(
+        self, adapter: AdapterModel, model_id: str, prefix: str, record: ExportRecord
+    ) -> tuple[ExportError | None, dict[str, object] | None] | None:
+        """Merge and store; the outcome to record (None: a newer attempt owns the export)."""
         spec = self._registry.get(adapter.base_model)
         if spec is None:
-            await self._finish(
-                prefix,
-                record,
-                error=ExportError(
-                    code="base_model_unavailable",
-                    message=f"The base model '{adapter.base_model}' is no longer offered here.",
-                ),
-            )
-            return
+            return ExportError(
+                code="base_model_unavailable",
+                message=f"The base model '{adapter.base_model}' is no longer offered here.",
+            ), None
         with tempfile.TemporaryDirectory(prefix="ftapi-export-") as scratch:
             work = Path(scratch)
             await self._fetch_adapter(adapter.blob_prefix, work / "adapter")
             template = None
             if spec.chat_template is not None:
                 template = work / "chat_template.jinja"
-                template.write_text(spec.chat_template)
+                await asyncio.to_thread(template.write_text, spec.chat_template)
             base_dir = await self._model_files.local_dir(spec)
             out_dir, report_path = work / "merged", work / "report.json"
             returncode, stderr = await _run(
                 merge_command(base_dir, work / "adapter", out_dir, report_path, template)
             )
-            report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+            report = await asyncio.to_thread(_read_report, report_path)
             if returncode != 0:
                 error = report.get("error")
                 if error is None:
                     logger.error("merge of %s exited %s: %s", model_id, returncode, stderr)
-                await self._finish(
-                    prefix, record, error=INTERNAL_ERROR if error is None else ExportError(**error)
-                )
-                return
+                    return INTERNAL_ERROR, None
+                return ExportError(**error), None
+            if await self._superseded(prefix, record):
+                return None
+            await upload_directory(self._blobs, record.files_prefix(prefix), out_dir)
+        return None, report
+
+    async def _beat(self, prefix: str, record: ExportRecord) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
             if await self._superseded(prefix, record):
                 return
-            await upload_directory(self._blobs, record.files_prefix(prefix), out_dir)
-        await self._finish(prefix, record, report=report)
+            beat = record.model_copy(update={"heartbeat_at": self._now()})
+            try:
+                await write_record(self._blobs, prefix, beat)
+            except Exception:  # a missed beat is retried at the next; the build goes on
+                logger.warning("heartbeat of %s failed", prefix, exc_info=True)
 
     async def give_up(self, project_id: str, model_id: str, attempt: int) -> None:
         """The task was given up: the export fails with ``internal_error`` (it can be retried)."""
@@ -225,6 +244,13 @@ async def _run(command: list[str]) -> tuple[int, str]:
         await process.wait()
         raise
     return process.returncode or 0, stderr[-_STDERR_TAIL_BYTES:].decode(errors="replace")
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    report: dict[str, Any] = json.loads(path.read_text())
+    return report
 
 
 def _sha256(path: Path) -> str:

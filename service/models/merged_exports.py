@@ -8,12 +8,14 @@ the model's job deletes it too)::
     .../exports/merged/{digest}/attempts/{n}/...   what attempt n built, manifest.json last
 
 ``status.json`` says where the export stands: ``in_progress`` (queued, then ``started_at`` once a
-worker took it), ``succeeded`` (with the attempt whose files to serve and the logits check's
-figures) or ``failed`` (with the error). The download route is the only reader that acts on it
+worker took it, and ``heartbeat_at`` every ``HEARTBEAT_INTERVAL_S`` while it builds),
+``succeeded`` (with the attempt whose files to serve and the logits check's figures) or
+``failed`` (with the error). The download route is the only reader that acts on it
 (``MergedExports.ensure``): the first request writes ``in_progress`` and queues the build; a
-later request re-queues a build that was lost (its task is no longer queued or running, or it
-started longer ago than a build may run: the worker died), under a new attempt number, so no
-export stays ``in_progress`` forever once anyone asks for it again; ``retry`` starts a failed
+later request re-queues a build that was lost (its task is no longer queued or running, or its
+heartbeat is older than ``STALE_HEARTBEAT_S``: the worker died, and arq would only re-run the
+task once its claim expired, hours later on the gpu queue), under a new attempt number, so no
+export stays ``in_progress`` for long once anyone asks for it again; ``retry`` starts a failed
 one over. Each attempt writes only its own ``attempts/{n}/`` and a worker whose attempt is no
 longer the record's writes nothing, so a late zombie cannot overwrite a newer result.
 
@@ -39,10 +41,12 @@ from service.queue.names import QueueName, TaskName
 from service.queue.protocol import TaskQueue
 
 STATUS_NAME = "status.json"
-# A build runs at most this long (the gpu worker's time limit for the task); one that started
-# longer ago than this plus a grace period was lost with its worker.
+# A build runs at most this long (the gpu worker's time limit for the task).
 BUILD_TIMEOUT_S = 3600
-LOST_BUILD_GRACE_S = 120
+# A building worker stamps the record this often; a started build whose last stamp is older than
+# STALE_HEARTBEAT_S was lost with its worker.
+HEARTBEAT_INTERVAL_S = 10
+STALE_HEARTBEAT_S = 60
 # What a client waiting for an export is told to wait between polls.
 RETRY_AFTER_S = 5
 _MAX_STATUS_BYTES = 1 << 20
@@ -72,6 +76,7 @@ class ExportRecord(BaseModel):
     created_at: int  # Unix seconds: when the export was first asked for
     queued_at: int  # when this attempt was queued
     started_at: int | None = None
+    heartbeat_at: int | None = None
     finished_at: int | None = None
     error: ExportError | None = None
     report: dict[str, Any] | None = None  # the logits check's figures (``MergeReport``)
@@ -163,8 +168,8 @@ class MergedExports:
         key = build_task_key(adapter.project_id, adapter.name, record.attempt)
         if not await self._queue.is_pending(key):
             return True
-        started = record.started_at
-        return started is not None and now - started > BUILD_TIMEOUT_S + LOST_BUILD_GRACE_S
+        last_sign = record.heartbeat_at or record.started_at
+        return last_sign is not None and now - last_sign > STALE_HEARTBEAT_S
 
     async def _next_attempt(
         self, adapter: AdapterModel, prefix: str, record: ExportRecord, now: int
