@@ -155,9 +155,9 @@ class ModelDownloads:
                 return ExportPending(adapter.name, record)
             if record.status is ExportStatus.FAILED:
                 error = record.error
+                why = "an unknown error" if error is None else error.message.rstrip(".")
                 raise MergedExportFailed(
-                    f"The merged export of '{model_id}' failed: "
-                    f"{'unknown error' if error is None else error.message} "
+                    f"The merged export of '{model_id}' failed: {why}. "
                     "Ask again with retry=true to build it again.",
                     param="format",
                     code=None if error is None else error.code,
