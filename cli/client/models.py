@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from cli.client.archives import UnsafeArchive, extract_model_archive, pack_adapter_directory
 from cli.client.connection import (
     DEFAULT_BASE_URL,
+    ApiClient,
     ApiKeyOption,
     BaseUrlOption,
     JsonOption,
@@ -27,6 +30,8 @@ from cli.client.connection import (
 from cli.client.progress import transfer_progress
 from cli.client.tables import echo_deleted, format_timestamp, print_json, print_table, show
 from cli.client.uploading import upload_file
+
+MERGED_POLL_S = 5.0  # between asks for a merged export, when the server names no Retry-After
 
 models_app = typer.Typer(no_args_is_help=True, help="Models: base models and fine-tuned ones.")
 
@@ -69,26 +74,31 @@ def download(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="The directory to extract the model into.")
     ],
+    merged: Annotated[
+        bool,
+        typer.Option(
+            "--merged",
+            help="The merged model (the adapter folded into the base) instead of the adapter; "
+            "waits while the server builds it.",
+        ),
+    ] = False,
+    retry: Annotated[
+        bool, typer.Option("--retry", help="With --merged: build a failed merged export again.")
+    ] = False,
     base_url: BaseUrlOption = DEFAULT_BASE_URL,
     api_key: ApiKeyOption = None,
 ) -> None:
     """Download a fine-tuned model's adapter (with its tokenizer, model card and checksums) into
-    a directory peft loads; every file is checked against ``checksums``. Prints the directory."""
+    a directory peft loads, or with ``--merged`` the merged model transformers loads alone;
+    every file is checked against ``checksums``. Prints the directory."""
     output.mkdir(parents=True, exist_ok=True)
+    params = {"format": "merged" if merged else "adapter"}
+    if merged and retry:
+        params["retry"] = "true"
     with tempfile.TemporaryDirectory(dir=output, prefix=".download-") as scratch:
         archive = Path(scratch) / "model.tar"
-        with (
-            api_session(base_url, api_key) as api,
-            api.stream("GET", f"models/{model}/content", params={"format": "adapter"}) as response,
-        ):
-            total = int(response.headers.get("content-length") or 0)
-            with (
-                transfer_progress(f"download {model}", total) as progress,
-                archive.open("wb") as out,
-            ):
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
-                    progress.advance(len(chunk))
+        with api_session(base_url, api_key) as api:
+            _download_when_built(api, model, params, archive)
         try:
             extract_model_archive(archive, output)
         except (UnsafeArchive, tarfile.TarError, OSError) as exc:
@@ -135,3 +145,28 @@ def import_adapter(
                 body["suffix"] = suffix
             model = api.post("models/import", json=body)
     show(model, json_output=json_output, human=lambda model: typer.echo(model["id"]))
+
+
+def _download_when_built(api: ApiClient, model: str, params: dict[str, str], archive: Path) -> None:
+    """Save the archive into ``archive``, asking again while a merged export is being built
+    (202 with ``Retry-After``); error answers end the command as any other."""
+    while True:
+        with api.stream("GET", f"models/{model}/content", params=params) as response:
+            if response.status_code != 202:
+                _save(response, archive, model)
+                return
+            delay = float(response.headers.get("retry-after") or MERGED_POLL_S)
+        params.pop("retry", None)  # one rebuild asked for is enough
+        typer.echo(f"building the merged model of {model}; asking again in {delay:g}s", err=True)
+        time.sleep(delay)
+
+
+def _save(response: httpx.Response, archive: Path, model: str) -> None:
+    total = int(response.headers.get("content-length") or 0)
+    with (
+        transfer_progress(f"download {model}", total) as progress,
+        archive.open("wb") as out,
+    ):
+        for chunk in response.iter_bytes():
+            out.write(chunk)
+            progress.advance(len(chunk))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gpu_runner.gpu_worker.attempts import JobRunner, RunnerSettings
 from gpu_runner.gpu_worker.inputs import TrainingInputs
+from gpu_runner.gpu_worker.merged_export import MergedExportBuilder
 from service.jobs.trainer_contract import Trainer
 from service.models.pending_blobs import PendingBlobStore
 from service.models.publisher import ModelPublisher
@@ -21,10 +22,11 @@ from service.wiring.shared import JobCore
 
 @dataclass(frozen=True)
 class GpuWorkerContext:
-    """The gpu worker's ``train`` task's view of the process."""
+    """The gpu worker's tasks' view of the process: ``train`` and ``export_merged``."""
 
     resources: Resources
     runner: JobRunner
+    exports: MergedExportBuilder
 
     @classmethod
     async def open(cls, settings: Settings) -> GpuWorkerContext:
@@ -32,7 +34,11 @@ class GpuWorkerContext:
         connects), then the resources and the runner."""
         trainer = load_trainer(settings.trainer.import_path)
         resources = await open_worker_resources(settings)
-        return cls(resources, _job_runner(resources, JobCore.build(resources), trainer))
+        core = JobCore.build(resources)
+        exports = MergedExportBuilder(
+            core.model_access, core.registry, core.model_files, resources.blobs, resources.clock
+        )
+        return cls(resources, _job_runner(resources, core, trainer), exports)
 
     async def close(self) -> None:
         """Release connections and pools."""

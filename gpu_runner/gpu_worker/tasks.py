@@ -1,4 +1,4 @@
-"""The gpu worker: one training attempt at a time per GPU set."""
+"""The gpu worker: one training attempt (or one merged export) at a time per GPU set."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from arq import Retry
 
 from gpu_runner.gpu_worker.attempts import RunnerBusy
 from gpu_runner.gpu_worker.context import GpuWorkerContext
+from service.models.merged_exports import BUILD_TIMEOUT_S
 from service.queue.arq_worker import worker_options
 from service.queue.names import QueueName, TaskName
 from service.queue.task_policy import task
@@ -32,6 +33,18 @@ async def fail_training(gpu: GpuWorkerContext, job_id: str) -> None:
     await gpu.runner.give_up(job_id)
 
 
+async def export_merged(
+    gpu: GpuWorkerContext, project_id: str, model_id: str, attempt: int
+) -> None:
+    """Build attempt ``attempt`` of a model's merged export (``merged_export``)."""
+    await gpu.exports.build(project_id, model_id, attempt)
+
+
+async def fail_export(gpu: GpuWorkerContext, project_id: str, model_id: str, attempt: int) -> None:
+    """``export_merged`` was given up: the export fails with ``internal_error``."""
+    await gpu.exports.give_up(project_id, model_id, attempt)
+
+
 def gpu_worker_options(settings: Settings) -> dict[str, Any]:
     """``arq.Worker`` keyword arguments for the gpu queue."""
     timeout_s = settings.jobs.training_timeout_s
@@ -44,7 +57,15 @@ def gpu_worker_options(settings: Settings) -> dict[str, Any]:
                 give_up=fail_training,
                 max_tries=MAX_TASK_TRIES,
                 timeout_s=timeout_s,
-            )
+            ),
+            task(
+                GpuWorkerContext,
+                TaskName.EXPORT_MERGED,
+                export_merged,
+                give_up=fail_export,
+                max_tries=settings.jobs.max_task_attempts,
+                timeout_s=BUILD_TIMEOUT_S,
+            ),
         ],
         "max_jobs": 1,
         "job_timeout": timeout_s,

@@ -22,6 +22,7 @@ from service.jobs.serving_events import JobServingEvents
 from service.models.download import ModelDownloads
 from service.models.fine_tuned import FineTunedModelStore
 from service.models.imports import ModelImports
+from service.models.merged_exports import MergedExports
 from service.models.permissions import PermissionStore
 from service.models.service import ModelService
 from service.models.sharing import ModelSharing
@@ -86,7 +87,12 @@ class ApiServices:
                 unpublisher=serving,
             ),
             downloads=ModelDownloads(
-                core.registry, core.model_access, core.model_files, resources.blobs, sessions
+                core.registry,
+                core.model_access,
+                core.model_files,
+                resources.blobs,
+                sessions,
+                MergedExports(resources.blobs, resources.queue, clock),
             ),
             imports=ModelImports(core.registry, core.model_files, resources.blobs, sessions, clock),
             sharing=ModelSharing(

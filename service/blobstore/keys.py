@@ -123,3 +123,25 @@ def imported_adapter_prefix(project_id: str, import_id: str) -> str:
     """Prefix (ending in '/') of an adapter imported with ``POST /v1/models/import``; it is the
     imported model's blob prefix."""
     return f"{_project_root(project_id)}/imports/{_checked_id('import_id', import_id)}/adapter/"
+
+
+def imported_model_root(adapter_prefix: str) -> str:
+    """The prefix an imported model owns, given its adapter's (``imported_adapter_prefix``): the
+    adapter and its exports live under it, and the reaper deletes it whole."""
+    if "/imports/" not in adapter_prefix or not adapter_prefix.endswith("/adapter/"):
+        raise ValueError(f"not an imported adapter's prefix: {adapter_prefix!r}")
+    return adapter_prefix.removesuffix("adapter/")
+
+
+def imported_merged_export_prefix(adapter_prefix: str, model_digest: str) -> str:
+    """Prefix (ending in '/') of the merged export of an imported model: beside its adapter."""
+    digest = _checked_id("model digest", model_digest)
+    return f"{imported_model_root(adapter_prefix)}exports/merged/{digest}/"
+
+
+def merged_export_prefix(project_id: str, job_id: str, model_digest: str) -> str:
+    """Prefix (ending in '/') of the merged export of one model or checkpoint of a job (kept
+    under the job's prefix, so deleting the model deletes its export); ``model_digest`` names
+    which (model ids hold ``:`` and ``/``, which keys cannot)."""
+    digest = _checked_id("model digest", model_digest)
+    return f"{job_prefix(project_id, job_id)}exports/merged/{digest}/"

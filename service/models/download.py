@@ -13,10 +13,15 @@
 Weights are safetensors only: tokenizer files are taken by name, never a pickle. Blobs stream
 chunk by chunk (``service.models.tar_stream``), so memory stays bounded whatever the size.
 
+``format=merged`` streams, in the same layout, the merged model instead of the adapter:
+``config.json``, ``generation_config.json`` and the sharded ``model*.safetensors`` (with their
+index) that ``AutoModelForCausalLM.from_pretrained`` loads, built once by the gpu worker and
+cached in the blob store (``service.models.merged_exports``). Until it is built the answer is
+``ExportPending`` (the route's 202); a failed build is ``MergedExportFailed``.
+
 Who may download: the owning project only. A project the model was shared with gets the same
 404 as for a model it cannot see: sharing grants calling and fine-tuning, not the weights.
-Base models are 400 ``model_not_downloadable``. ``format=merged`` is 400
-``unsupported_format`` until merged export exists.
+Base models are 400 ``model_not_downloadable``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,14 @@ from service.errors import FtapiError, InvalidRequest
 from service.models.access import AdapterKind, AdapterModel, ModelAccess, model_not_found
 from service.models.adapter_blobs import AdapterBlob, AdapterFilesMissing, adapter_blobs
 from service.models.adapters import ADAPTER_CONFIG_NAME
+from service.models.merged_exports import (
+    RETRY_AFTER_S,
+    ExportRecord,
+    ExportStatus,
+    MergedExportFailed,
+    MergedExports,
+    export_prefix,
+)
 from service.models.model_card import DatasetFile, ModelCardFacts, render_model_card
 from service.models.registry import BaseModelSpec, ModelRegistry
 from service.models.sources import ModelFiles
@@ -83,6 +96,15 @@ class DownloadFormat(StrEnum):
 
 
 @dataclass(frozen=True)
+class ExportPending:
+    """A merged export still being built: poll again after ``retry_after_s``."""
+
+    model: str
+    record: ExportRecord
+    retry_after_s: int = RETRY_AFTER_S
+
+
+@dataclass(frozen=True)
 class ModelArchive:
     """An archive ready to stream: its file name, exact length and bytes."""
 
@@ -101,15 +123,20 @@ class ModelDownloads:
         model_files: ModelFiles,
         blobs: BlobStore,
         sessions: SessionFactory,
+        exports: MergedExports,
     ) -> None:
+        self._exports = exports
         self._registry = registry
         self._access = access
         self._model_files = model_files
         self._blobs = blobs
         self._sessions = sessions
 
-    async def archive(self, caller: Caller, model_id: str, format: str) -> ModelArchive:
-        """The archive of ``model_id`` in ``format``; the errors the module docstring lists."""
+    async def archive(
+        self, caller: Caller, model_id: str, format: str, *, retry: bool = False
+    ) -> ModelArchive | ExportPending:
+        """The archive of ``model_id`` in ``format``; the errors the module docstring lists.
+        ``retry`` starts a failed merged export over."""
         _check_format(format)
         if self._registry.get(model_id) is not None:
             raise InvalidRequest(
@@ -122,7 +149,22 @@ class ModelDownloads:
         spec = None if adapter is None else self._registry.get(adapter.base_model)
         if adapter is None or spec is None:
             raise model_not_found(model_id)
-        members = await self._members(adapter, spec)
+        if format == DownloadFormat.MERGED:
+            record = await self._exports.ensure(adapter, retry=retry)
+            if record.status is ExportStatus.IN_PROGRESS:
+                return ExportPending(adapter.name, record)
+            if record.status is ExportStatus.FAILED:
+                error = record.error
+                why = "an unknown error" if error is None else error.message.rstrip(".")
+                raise MergedExportFailed(
+                    f"The merged export of '{model_id}' failed: {why}. "
+                    "Ask again with retry=true to build it again.",
+                    param="format",
+                    code=None if error is None else error.code,
+                )
+            members = await self._merged_members(adapter, spec, record)
+        else:
+            members = await self._members(adapter, spec)
         return ModelArchive(
             filename=_UNSAFE_FILENAME.sub("-", model_id).strip("-") + ".tar",
             size_bytes=archive_size(members),
@@ -146,8 +188,39 @@ class ModelDownloads:
                 members.append(await self._config_member(blob, spec))
             else:
                 members.append(BlobMember(blob.name, blob.key, blob.size_bytes, blob.sha256))
-        members += await self._tokenizer_members(spec)
+        return await self._with_tokenizer_card_checksums(adapter, spec, members, stored)
+
+    async def _merged_members(
+        self, adapter: AdapterModel, spec: BaseModelSpec, record: ExportRecord
+    ) -> list[TarMember]:
+        prefix = record.files_prefix(export_prefix(adapter))
+        manifest = await read_manifest(self._blobs, prefix)
+        if manifest is None:
+            raise FtapiError(f"the merged export of {adapter.name} has no committed manifest")
+        stored = [
+            AdapterBlob(name, prefix + name, int(entry["bytes"]), str(entry["sha256"]))
+            for name, entry in sorted(manifest["files"].items())
+        ]
+        members: list[TarMember] = [
+            BlobMember(blob.name, blob.key, blob.size_bytes, blob.sha256) for blob in stored
+        ]
+        return await self._with_tokenizer_card_checksums(
+            adapter, spec, members, stored, merge_report=record.report or {}
+        )
+
+    async def _with_tokenizer_card_checksums(
+        self,
+        adapter: AdapterModel,
+        spec: BaseModelSpec,
+        members: list[TarMember],
+        stored: Sequence[AdapterBlob],
+        *,
+        merge_report: dict[str, Any] | None = None,
+    ) -> list[TarMember]:
+        members = [*members, *await self._tokenizer_members(spec)]
         facts = await self._card_facts(adapter, spec, [m.name for m in members])
+        if merge_report is not None:
+            facts = replace(facts, merge_report=merge_report)
         members.append(BytesMember(MODEL_CARD_NAME, render_model_card(facts).encode()))
         members.append(BytesMember(CHECKSUMS_NAME, await _checksums(members, stored)))
         return members
@@ -239,15 +312,8 @@ class ModelDownloads:
 
 
 def _check_format(format: str) -> None:
-    if format == DownloadFormat.ADAPTER:
+    if format in (DownloadFormat.ADAPTER, DownloadFormat.MERGED):
         return
-    if format == DownloadFormat.MERGED:
-        raise InvalidRequest(
-            "Merged export is not available yet; download the adapter (format=adapter) and "
-            "load it with peft on the base model.",
-            param="format",
-            code="unsupported_format",
-        )
     raise InvalidRequest(
         f"Invalid format '{format}': expected one of 'adapter', 'merged'.",
         param="format",

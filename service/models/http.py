@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeAlias
 
-from litestar import Controller, Request, delete, get
+from litestar import Controller, Request, Response, delete, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 
 from service.auth.caller import Caller
 from service.http.dependencies import CallerDep
-from service.models.download import DownloadFormat, ModelDownloads
-from service.models.schemas import ModelDeleted, ModelList, ModelObject
+from service.models.download import DownloadFormat, ExportPending, ModelDownloads
+from service.models.schemas import ModelDeleted, ModelExport, ModelList, ModelObject
 from service.models.service import ModelService
 
 ModelsDep: TypeAlias = NamedDependency[ModelService]
@@ -48,9 +49,15 @@ FormatQuery = Annotated[
     QueryParameter(
         description=(
             "`adapter` (the default): the LoRA adapter, tokenizer, model card and checksums. "
-            "`merged` is not available yet (400 `unsupported_format`)."
+            "`merged`: the adapter folded into the base (sharded safetensors, config, "
+            "tokenizer, model card, checksums); built once on first request (202 with "
+            "`Retry-After` until it is ready)."
         ),
     ),
+]
+RetryQuery = Annotated[
+    bool,
+    QueryParameter(description="`format=merged` only: build a failed merged export again."),
 ]
 
 
@@ -64,11 +71,18 @@ class _TarStream(Stream):
 
 
 async def _download(
-    downloads: ModelDownloads, caller: Caller, model_id: str, format: str
-) -> _TarStream:
+    downloads: ModelDownloads, caller: Caller, model_id: str, format: str, retry: bool = False
+) -> _TarStream | Response[ModelExport]:
     # Everything that can refuse the request (access, format, the manifest) runs before the 200;
     # a stored file failing its sha256 mid-stream cuts the body short of its Content-Length.
-    archive = await downloads.archive(caller, model_id, format)
+    archive = await downloads.archive(caller, model_id, format, retry=retry)
+    if isinstance(archive, ExportPending):
+        return Response(
+            ModelExport.of(archive.model, archive.record, archive.retry_after_s),
+            status_code=202,
+            media_type="application/json",
+            headers={"retry-after": str(archive.retry_after_s)},
+        )
     return _TarStream(
         archive.chunks,
         media_type=TAR_MEDIA_TYPE,
@@ -105,7 +119,10 @@ class ModelsController(Controller):
         if model_id.endswith(_CONTENT) and not models.is_base_model(model_id):
             # The download route, which the path parameter swallowed (module docstring).
             format = request.query_params.get("format", DownloadFormat.ADAPTER.value)
-            archive = await _download(downloads, caller, model_id.removesuffix(_CONTENT), format)
+            retry = request.query_params.get("retry", "false").lower() in ("true", "1")
+            archive = await _download(
+                downloads, caller, model_id.removesuffix(_CONTENT), format, retry
+            )
             return archive  # type: ignore[return-value]  # a Response passes through as is
         return ModelObject.of(await models.retrieve(caller, model_id))
 
@@ -113,6 +130,14 @@ class ModelsController(Controller):
         "/{model:path}/content",
         summary="Download a fine-tuned model",
         media_type=TAR_MEDIA_TYPE,
+        responses={
+            202: ResponseSpec(
+                data_container=ModelExport,
+                generate_examples=False,
+                description="`format=merged`: the merged model is being built; ask again "
+                "after `Retry-After` seconds.",
+            )
+        },
     )
     async def download_model(
         self,
@@ -120,12 +145,17 @@ class ModelsController(Controller):
         downloads: DownloadsDep,
         model: ModelPath,
         format: FormatQuery = DownloadFormat.ADAPTER.value,
+        retry: RetryQuery = False,
     ) -> Stream:
         """A tar of a directory ``peft.PeftModel.from_pretrained(base, dir)`` loads offline:
         ``adapter_config.json``, ``adapter_model.safetensors``, the base's tokenizer and chat
-        template, a model card (``README.md``) and ``checksums`` (``sha256sum -c``). Only the
+        template, a model card (``README.md``) and ``checksums`` (``sha256sum -c``). With
+        ``format=merged``, a directory ``AutoModelForCausalLM.from_pretrained(dir)`` loads
+        instead: sharded ``model*.safetensors``, ``config.json``, ``generation_config.json``,
+        the tokenizer, card and checksums; a failed build answers 500
+        ``merged_export_failed`` (or the check's own code) until ``retry=true``. Only the
         owning project may download; a project the model is shared with gets 404."""
-        return await _download(downloads, caller, _model_id(model), format)
+        return await _download(downloads, caller, _model_id(model), format, retry)  # type: ignore[return-value]
 
     @delete("/{model:path}", status_code=200, summary="Delete a fine-tuned model")
     async def delete_model(

@@ -1,4 +1,5 @@
-"""The model card (``README.md``) of a downloaded adapter: what it is and how it was made.
+"""The model card (``README.md``) of a downloaded adapter or merged model: what it is and how it
+was made (for a merged model, how the merge was checked).
 
 Rendered from the records ftapi keeps: the base model (and the hub revision it is pinned to),
 the job's training and validation files with the sha256 they were stored with, the job's method
@@ -43,6 +44,8 @@ class ModelCardFacts:
     eval_summary: dict[str, Any] | None = None
     checkpoint_metrics: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
+    # A merged export's logits check (``gpu_runner.export.merge.MergeReport``); None: an adapter.
+    merge_report: dict[str, Any] | None = None
 
 
 def render_model_card(facts: ModelCardFacts) -> str:
@@ -51,13 +54,22 @@ def render_model_card(facts: ModelCardFacts) -> str:
     if facts.base_source is not None:
         base += f" (hub `{facts.base_source}`"
         base += f" at revision `{facts.base_revision}`)" if facts.base_revision else ")"
+    origin = (
+        f"trained by ftapi job `{facts.job_id}`"
+        if facts.job_id is not None
+        else "trained elsewhere and imported into ftapi (its training data and hyperparameters "
+        "are not recorded here)"
+    )
+    what = f"A LoRA adapter ({facts.kind}) {origin}."
+    if facts.merge_report is not None:
+        what = (
+            f"The LoRA adapter ({facts.kind}) {origin}, merged into its base model: a plain "
+            "transformers model, no peft needed."
+        )
     lines = [
         f"# {facts.model}",
         "",
-        f"A LoRA adapter ({facts.kind}) trained by ftapi job `{facts.job_id}`."
-        if facts.job_id is not None
-        else "A LoRA adapter (model) trained elsewhere and imported into ftapi: its training "
-        "data and hyperparameters are not recorded here.",
+        what,
         "",
         f"- Base model: {base}",
         f"- Created: {facts.created} (Unix seconds)",
@@ -78,7 +90,44 @@ def render_model_card(facts: ModelCardFacts) -> str:
         lines += ["", "## Checkpoint metrics", "", *_json_block(facts.checkpoint_metrics)]
     lines += ["", "## Evaluation", ""]
     lines += _json_block(facts.eval_summary) if facts.eval_summary else ["No evaluation summary."]
-    lines += [
+    if facts.merge_report is not None:
+        lines += ["", *_merge_section(facts.merge_report)]
+        lines += ["", "`sha256sum -c checksums` checks every file of this directory.", ""]
+    else:
+        lines += _peft_loading(facts)
+    if facts.files:
+        lines += ["## Files", "", *[f"- `{name}`" for name in facts.files], ""]
+    return "\n".join(lines)
+
+
+def _merge_section(report: dict[str, Any]) -> list[str]:
+    dtype = report.get("dtype", "unknown")
+    return [
+        "## Merge",
+        "",
+        f"The adapter was folded into the base's full-precision weights ({dtype}): the sum was "
+        "computed in float32 and rounded once to that dtype. An adapter trained on a 4-bit "
+        "(QLoRA) base is merged into the same full-precision base, not the quantized one, so "
+        "the merged model may differ from the served one by the quantization error.",
+        "",
+        "Checked when it was built: on ftapi's probe prompts, the logits of this directory, "
+        "loaded with transformers alone, differ from base + adapter's (float32) by at most "
+        f"{report.get('max_abs_diff')} (tolerance {report.get('tolerance')}; "
+        f"{report.get('probes')} prompts, {report.get('positions')} positions).",
+        "",
+        "## Loading",
+        "",
+        "```python",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer",
+        "",
+        'model = AutoModelForCausalLM.from_pretrained("<this directory>")',
+        'tokenizer = AutoTokenizer.from_pretrained("<this directory>")',
+        "```",
+    ]
+
+
+def _peft_loading(facts: ModelCardFacts) -> list[str]:
+    return [
         "",
         "## Loading",
         "",
@@ -94,9 +143,6 @@ def render_model_card(facts: ModelCardFacts) -> str:
         "`sha256sum -c checksums` checks every file of this directory.",
         "",
     ]
-    if facts.files:
-        lines += ["## Files", "", *[f"- `{name}`" for name in facts.files], ""]
-    return "\n".join(lines)
 
 
 def _dataset_line(file: DatasetFile | None) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from service.blobstore.keys import job_prefix
+from service.blobstore.keys import imported_model_root, job_prefix
 from service.blobstore.protocol import BlobStore
 from service.clock import Clock, to_seconds
 from service.db.engine import SessionFactory
@@ -122,8 +122,10 @@ class ModelBlobReaper:
         return reaped
 
     async def _reap(self, model: ExpiredModel, now_s: int) -> bool:
-        objects = await self._blobs.delete_prefix(model.blob_prefix)
-        if model.job_id is not None:
+        if model.job_id is None:  # imported: its root holds the adapter and any merged export
+            objects = await self._blobs.delete_prefix(imported_model_root(model.blob_prefix))
+        else:
+            objects = await self._blobs.delete_prefix(model.blob_prefix)
             objects += await self._blobs.delete_prefix(job_prefix(model.project_id, model.job_id))
         if not await self._store.mark_reaped(model.id, at_s=now_s):
             return False

@@ -1,4 +1,5 @@
-"""HTTP shapes of the Models API (OpenAI's ``model`` object, its list and its deletion) and of
+"""HTTP shapes of the Models API (OpenAI's ``model`` object, its list and its deletion, a merged
+export in progress) and of
 checkpoint permissions (``checkpoint.permission``, its creation and deletion)."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from service.http.schemas import InputModel
+from service.models.merged_exports import ExportRecord
 from service.models.permissions import PermissionRecord
 from service.models.service import ModelInfo
 
@@ -42,6 +44,31 @@ class ModelDeleted(BaseModel):
     id: str
     object: Literal["model"] = "model"
     deleted: bool
+
+
+class ModelExport(BaseModel):
+    """``GET /v1/models/{model}/content?format=merged`` while the merged model is being built
+    (an ftapi extension; the 202's body)."""
+
+    object: Literal["model.export"] = "model.export"
+    model: str
+    format: Literal["merged"] = "merged"
+    status: Literal["in_progress"] = "in_progress"
+    created_at: int  # when the export was first asked for
+    started_at: int | None  # when a worker began the current attempt (None: still queued)
+    attempt: int
+    retry_after: int  # seconds; also the ``Retry-After`` header
+
+    @classmethod
+    def of(cls, model: str, record: ExportRecord, retry_after_s: int) -> ModelExport:
+        """The wire shape of an export in progress."""
+        return cls(
+            model=model,
+            created_at=record.created_at,
+            started_at=record.started_at,
+            attempt=record.attempt,
+            retry_after=retry_after_s,
+        )
 
 
 class PermissionCreate(InputModel):

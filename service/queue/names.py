@@ -23,6 +23,7 @@ class TaskName(StrEnum):
     SWEEP = "sweep"
     REAP_MODEL_BLOBS = "reap_model_blobs"
     RUN_EVAL = "run_eval"
+    EXPORT_MERGED = "export_merged"
 
 
 def validate_file_key(file_id: str) -> str:
