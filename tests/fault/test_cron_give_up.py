@@ -21,14 +21,14 @@ import pytest
 from openai import OpenAI
 
 from tests.integration.models.test_reaper_cron import job_blobs, publish_with_blobs
-from tests.support.injected_faults import sitecustomize as faults
+from tests.support import fault_markers as faults
 from tests.support.jobs import chat_jsonl, stack_config, upload_training_file
 from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, WorkerProcess
 
 INTERVAL_S = 1  # the reconciler's, which the sweep and the reaper run at
 QUIET_PASSES = 3
-INJECTED_FAULTS = Path(faults.__file__).parent
+INJECTED_FAULTS = faults.INJECTED_FAULTS_DIR
 ONE_HOUR_AGO_S = 3600
 
 

@@ -22,7 +22,7 @@ from openai import OpenAI
 from service.queue.names import ARQ_JOB_KEY_PREFIX, train_key
 from tests.integration.webhooks.conftest import OPEN_WEBHOOKS_ENV
 from tests.integration.webhooks.receiver import WebhookReceiver
-from tests.support.injected_faults import sitecustomize as faults
+from tests.support import fault_markers as faults
 from tests.support.jobs import (
     TINY_MODEL_ID,
     chat_jsonl,
@@ -35,7 +35,7 @@ from tests.support.stack import DETERMINISTIC_TRAINER, ApiServer, WorkerProcess
 
 RECONCILE_INTERVAL_S = 1
 QUIET_PASSES = 3
-INJECTED_FAULTS = Path(faults.__file__).parent
+INJECTED_FAULTS = faults.INJECTED_FAULTS_DIR
 
 
 def _stack(tmp_path: Path, redis_url: str, registry: Path, *, gpu_worker: bool) -> ApiServer:

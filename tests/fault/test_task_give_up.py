@@ -22,13 +22,13 @@ from openai import OpenAI
 from service.queue.arq_queue import arq_redis
 from service.queue.names import QueueName, validate_job_key
 from service.queue.serialization import deserialize
-from tests.support.injected_faults import sitecustomize as faults
+from tests.support import fault_markers as faults
 from tests.support.jobs import TINY_MODEL_ID, chat_jsonl, stack_config, upload_training_file
 from tests.support.services import RedisServer
 from tests.support.stack import ApiServer, WorkerProcess
 
 RECONCILE_INTERVAL_S = 1
-INJECTED_FAULTS = Path(faults.__file__).parent
+INJECTED_FAULTS = faults.INJECTED_FAULTS_DIR
 
 
 @pytest.fixture

@@ -25,21 +25,22 @@ from service.jobs.store import JobStore
 from service.models.reaper import ModelBlobReaper
 from service.uploads.store import UploadStore
 from service.webhooks.delivery import WebhookDeliverer
-
-CRASHING_FILE = b"ftapi-test:crash-validator"  # validating the file raises a bug
-FLAKY_STORE_FILE = b"ftapi-test:flaky-store"  # the first reads fail as a blob-store outage
-FLAKY_STORE_FAILURES = 2
-CRASHING_JOB_SUFFIX = "crash-validation"  # validating the job raises a bug
-SLOW_JOB_SUFFIX = "slow-validation"  # validating the job hangs (until cancelled)
-CRASHING_CLAIM_SUFFIX = "crash-claim"  # the gpu worker raises a bug right after claiming the job
-POISONED_JOB_SUFFIX = "poison-reconcile"  # the reconciler's repair of the job raises a bug
-CRASHING_DELIVERY_PATH = "/crash-delivery"  # an attempt to deliver to this path raises a bug
-CRASHING_LINE = "ftapi-test:crash-on-line"  # checking a line holding this raises a bug
-CRASHING_TOKENIZER = "ftapi-test:crash-tokenizer"  # tokenizing an example holding this raises
-STORAGE_FULL_FILE = b"ftapi-test:storage-full"  # validating the file finds the blob store full
-STORAGE_FULL_JOB_SUFFIX = "storage-full"  # validating the job finds the blob store full
-POISONED_SWEEP_NAME = "poison-sweep"  # the sweep's handling of an upload or temp file so named
-POISONED_REAP_JOB = "poisonreap"  # the reaper's handling of a model of a job id holding this
+from tests.support.fault_markers import (
+    CRASHING_CLAIM_SUFFIX,
+    CRASHING_DELIVERY_PATH,
+    CRASHING_FILE,
+    CRASHING_JOB_SUFFIX,
+    CRASHING_LINE,
+    CRASHING_TOKENIZER,
+    FLAKY_STORE_FAILURES,
+    FLAKY_STORE_FILE,
+    POISONED_JOB_SUFFIX,
+    POISONED_REAP_JOB,
+    POISONED_SWEEP_NAME,
+    SLOW_JOB_SUFFIX,
+    STORAGE_FULL_FILE,
+    STORAGE_FULL_JOB_SUFFIX,
+)
 
 _flaky_reads = 0
 _real_request_of = validation_step._request_of
@@ -146,7 +147,7 @@ async def _discard_abandoned(self: Any, write: Any) -> Any:
 
 
 async def _reap(self: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
-    if POISONED_REAP_JOB in model.job_id:
+    if POISONED_REAP_JOB in (model.job_id or ""):  # an imported model has no job
         raise RuntimeError(f"injected: reaping {model.id} crashed")
     return await _real_reap(self, model, *args, **kwargs)
 
