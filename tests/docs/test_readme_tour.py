@@ -28,9 +28,10 @@ TOUR_TIMEOUT_S = 600
 RUNNER = Path(__file__).with_name("readme_runner.py")
 # What the tour's eval prints for each model: "fine-tuned completed 18/20 passed".
 EVAL_LINE = re.compile(r"^(base|fine-tuned) completed (\d+)/(\d+) passed$", re.MULTILINE)
-# Of the 20 trained questions. Measured in-process over six job seeds: 20, 20, 20, 19, 19, 20; a
-# job's seed is random, and CPU float order varies.
-MIN_TUNED_EXACT = 18
+# Of the 20 trained questions. A job's seed is random and CPU float order varies: over 16 seeds
+# (bench/demo_tour.py) the tuned model got 20 eleven times, 19 four times and 17 once; through
+# the service 19 and 17 were seen. The floor leaves room below the worst seen.
+MIN_TUNED_EXACT = 15
 MAX_BASE_EXACT = 6  # the base never saw the phrasing; it adds well enough to get 4 by itself
 
 pytestmark = pytest.mark.timeout(900)
