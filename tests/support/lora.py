@@ -104,10 +104,16 @@ def training_spec(
 
 
 def greedy_reply(
-    model_dir: Path, adapter_dir: Path | None, user_content: str, max_new_tokens: int = 16
+    model_dir: Path,
+    adapter_dir: Path | None,
+    user_content: str,
+    max_new_tokens: int = 16,
+    *,
+    tokenizer_dir: Path | None = None,
 ) -> str:
-    """What the model (with the adapter, if given) answers, greedily, to one user turn."""
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    """What the model (with the adapter, if given) answers, greedily, to one user turn; the
+    tokenizer is ``model_dir``'s unless ``tokenizer_dir`` names another (a downloaded archive's)."""
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir)
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if adapter_dir is not None:
         with warnings.catch_warnings():

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +25,7 @@ from service.db.tables import CheckpointRow, JobRow
 from tests.e2e.serving.conftest import BASE_MODEL_ID, ServingStack
 from tests.e2e.serving.test_serving import MAX_TOKENS, MESSAGES, chat
 from tests.integration.models.conftest import caller_of
+from tests.support.lora import greedy_reply
 from tests.support.stack import REPO_ROOT
 
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors"}
@@ -64,26 +64,9 @@ def tokenizer_files(model_dir: Path) -> set[str]:
 def greedy_with_peft(model_dir: Path, adapter_dir: Path) -> str:
     """The greedy chat answer of the base with the downloaded adapter, in transformers + peft,
     formatted with the downloaded tokenizer and chat template."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-    base: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    with warnings.catch_warnings():
-        # peft 0.21 still reads transformers 5's deprecated `is_gradient_checkpointing`.
-        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
-        model = PeftModel.from_pretrained(base, adapter_dir)
-    model.eval()
-    prompt = tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True, return_dict=False)
-    with torch.no_grad():
-        output = model.generate(
-            torch.tensor([prompt]),
-            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-            max_new_tokens=MAX_TOKENS,
-            do_sample=False,
-        )
-    return str(tokenizer.decode(output[0, len(prompt) :], skip_special_tokens=True))
+    return greedy_reply(
+        model_dir, adapter_dir, MESSAGES[0]["content"], MAX_TOKENS, tokenizer_dir=adapter_dir
+    )
 
 
 def test_the_downloaded_adapter_loads_offline_and_answers_as_the_served_model(

@@ -13,7 +13,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,7 @@ from openai.types import Model
 from service.serving.names import engine_adapter_name
 from tests.e2e.serving.conftest import BASE_MODEL_ID, ServingStack
 from tests.e2e.serving.test_download import download, extract, greedy_with_peft
-from tests.e2e.serving.test_serving import chat
+from tests.e2e.serving.test_serving import assert_agent_drops, chat
 from tests.integration.models.conftest import caller_of
 from tests.support.stack import REPO_ROOT
 
@@ -170,15 +169,7 @@ def test_an_imported_adapter_answers_as_peft_does_downloads_and_stays_private(
             sdk.models.retrieve(imported.id)
     # Deleting a job-less model unloads it everywhere too.
     name = engine_adapter_name(imported.id)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        state = serving_stack.agent.state()
-        loaded = [entry["name"] for entry in state["loaded"]]  # type: ignore[attr-defined]
-        if name not in loaded and name not in state["cache"]["entries"]:  # type: ignore[index]
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"the agent still holds {name}: {state}")
+    assert_agent_drops(serving_stack, name)
 
 
 def test_a_downloaded_model_imports_as_is_and_answers_alike(

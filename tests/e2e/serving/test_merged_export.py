@@ -14,7 +14,6 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -36,6 +35,7 @@ from tests.e2e.serving.conftest import BASE_MODEL_ID, ServingStack
 from tests.e2e.serving.test_download import PICKLE_SUFFIXES, download, error_of, tokenizer_files
 from tests.e2e.serving.test_import import adapter_tar, post_import, upload
 from tests.e2e.serving.test_serving import MAX_TOKENS, MESSAGES, chat
+from tests.support.lora import greedy_reply
 from tests.support.serving import caller_of_key
 from tests.support.stack import DETERMINISTIC_TRAINER, REPO_ROOT, WorkerProcess
 
@@ -106,21 +106,7 @@ def export_record(stack: ServingStack, adapter: AdapterModel) -> ExportRecord | 
 
 def greedy_with_transformers(model_dir: Path) -> str:
     """The greedy chat answer of the extracted merged model, with transformers only."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
-    model.eval()
-    prompt = tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True, return_dict=False)
-    with torch.no_grad():
-        output = model.generate(
-            torch.tensor([prompt]),
-            attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
-            max_new_tokens=MAX_TOKENS,
-            do_sample=False,
-        )
-    return str(tokenizer.decode(output[0, len(prompt) :], skip_special_tokens=True))
+    return greedy_reply(model_dir, None, MESSAGES[0]["content"], MAX_TOKENS)
 
 
 def extract_all(response: httpx.Response, target: Path) -> list[str]:

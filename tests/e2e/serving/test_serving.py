@@ -52,6 +52,18 @@ def chat_streamed(sdk: OpenAI, model: str) -> str:
     return "".join(pieces)
 
 
+def assert_agent_drops(serving_stack: ServingStack, name: str, timeout_s: float = 10) -> None:
+    """Wait until the agent neither serves nor caches the engine-side adapter ``name``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = serving_stack.agent.state()
+        loaded = [entry["name"] for entry in state["loaded"]]  # type: ignore[attr-defined]
+        if name not in loaded and name not in state["cache"]["entries"]:  # type: ignore[index]
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the agent still holds {name}: {state}")
+
+
 def test_two_adapters_and_the_base_interleaved(
     serving_stack: ServingStack, project_key: str
 ) -> None:
@@ -246,15 +258,7 @@ def test_a_deleted_model_is_gone_at_once_and_unloaded(
             chat(sdk, model)
 
     assert deleted.deleted is True
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        state = serving_stack.agent.state()
-        loaded = [entry["name"] for entry in state["loaded"]]  # type: ignore[attr-defined]
-        if name not in loaded and name not in state["cache"]["entries"]:  # type: ignore[index]
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"the agent still holds {name}: {state}")
+    assert_agent_drops(serving_stack, name)
 
 
 def test_an_engine_restart_is_survived(serving_stack: ServingStack, project_key: str) -> None:
